@@ -1,0 +1,149 @@
+/**
+ * The service's configuration, read from the environment once at startup.
+ * Every variable is parsed and checked here; a bad value stops the process with
+ * one line per problem instead of surfacing later as a confusing failure.
+ */
+import {
+  DEFAULT_SETTINGS, DURATION_FORMS, TOKEN_PREFIX_PATTERN, formatDuration, parseDuration,
+  parseOptionalDuration, parseRate, type TesseraSettings
+} from './settings.js'
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface Config {
+  port: number
+  host: string
+  databaseUrl: string
+  logLevel: LogLevel
+  /** Forwarded by `trustProxy` to Fastify: whether and which proxies' `X-Forwarded-For` to believe. */
+  trustProxy: boolean | string
+  /** Most connections a PostgreSQL pool opens (ignored on SQLite). */
+  dbPoolSize: number
+  /** Apply pending migrations before listening. */
+  migrateOnStart: boolean
+  settings: TesseraSettings
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+/** One environment variable: its default (as text, shown in docs) and how to parse it. */
+interface Variable<T> {
+  default: string
+  expected: string
+  parse: (text: string) => T | undefined
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+const oneOf = <T extends string>(values: readonly T[]) => (text: string): T | undefined =>
+  values.find((value) => value === text)
+
+const boolean = (text: string): boolean | undefined =>
+  ({ true: true, '1': true, false: false, '0': false } as Record<string, boolean>)[text.toLowerCase()]
+
+const integer = (min: number, max: number) => (text: string): number | undefined => {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN
+  return value >= min && value <= max ? value : undefined
+}
+
+const optionalInteger = (text: string): number | null | undefined =>
+  text === 'none' ? null : integer(1, 1_000_000)(text)
+
+/** The environment variables tessera reads, with their defaults. */
+export const VARIABLES = {
+  PORT: { default: '3000', expected: 'a port number from 0 to 65535', parse: integer(0, 65535) },
+  HOST: { default: '127.0.0.1', expected: 'a host name or address', parse: (t: string) => t || undefined },
+  DATABASE_URL: {
+    default: 'sqlite:./data/tessera.db',
+    expected: 'sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db',
+    parse: (t: string) => (/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(t) ? t : undefined)
+  },
+  LOG_LEVEL: { default: 'info', expected: LOG_LEVELS.join(', '), parse: oneOf(LOG_LEVELS) },
+  TESSERA_TRUST_PROXY: {
+    default: 'false',
+    expected: 'true, false, or a comma-separated list of proxy addresses/CIDRs',
+    parse: (t: string): boolean | string | undefined => boolean(t) ?? (t.length > 0 ? t : undefined)
+  },
+  TESSERA_DB_POOL_SIZE: { default: '10', expected: 'a whole number from 1 to 1000', parse: integer(1, 1000) },
+  TESSERA_MIGRATE_ON_START: { default: 'true', expected: 'true or false', parse: boolean },
+  TESSERA_TOKEN_TTL: {
+    default: formatDuration(DEFAULT_SETTINGS.tokenTtl),
+    expected: `${DURATION_FORMS}, or none`,
+    parse: parseOptionalDuration
+  },
+  TESSERA_REGISTRATION: { default: 'open', expected: 'open or closed', parse: oneOf(['open', 'closed'] as const) },
+  TESSERA_LOGIN_RATE_LIMIT: {
+    default: '10/1m',
+    expected: '<attempts>/<duration> (e.g. 10/1m), or off',
+    parse: parseRate
+  },
+  TESSERA_AUTO_REFRESH: { default: 'false', expected: 'true or false', parse: boolean },
+  TESSERA_AUTO_REFRESH_MAX_TTL: { default: 'none', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration },
+  TESSERA_MIN_REFRESH_INTERVAL: {
+    default: formatDuration(DEFAULT_SETTINGS.minRefreshInterval),
+    expected: DURATION_FORMS,
+    parse: parseDuration
+  },
+  TESSERA_TOKEN_LIMIT_PER_USER: { default: 'none', expected: 'a whole number of at least 1, or none', parse: optionalInteger },
+  TESSERA_TOKEN_LIMIT_POLICY: {
+    default: 'refuse',
+    expected: 'refuse or evict-oldest',
+    parse: oneOf(['refuse', 'evict-oldest'] as const)
+  },
+  TESSERA_TOKEN_PREFIX: {
+    default: DEFAULT_SETTINGS.tokenPrefix,
+    expected: '1 to 16 letters, digits or underscores',
+    parse: (t: string) => (TOKEN_PREFIX_PATTERN.test(t) ? t : undefined)
+  },
+  TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration }
+} satisfies Record<string, Variable<unknown>>
+
+type Parsed = { [K in keyof typeof VARIABLES]: Exclude<ReturnType<(typeof VARIABLES)[K]['parse']>, undefined> }
+
+/**
+ * Reads and validates the configuration.
+ * @throws {ConfigError} listing every variable that holds a bad value.
+ */
+export function loadConfig (env: Env = process.env): Config {
+  const problems: string[] = []
+  const values: Record<string, unknown> = {}
+  for (const [name, variable] of Object.entries(VARIABLES) as Array<[string, Variable<unknown>]>) {
+    const raw = env[name]
+    const text = raw === undefined || raw.trim() === '' ? variable.default : raw.trim()
+    const value = variable.parse(text)
+    if (value === undefined) {
+      problems.push(`${name}=${JSON.stringify(raw)} is not valid: expected ${variable.expected}`)
+    }
+    values[name] = value
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  const v = values as Parsed
+  return {
+    port: v.PORT,
+    host: v.HOST,
+    databaseUrl: v.DATABASE_URL,
+    logLevel: v.LOG_LEVEL,
+    trustProxy: v.TESSERA_TRUST_PROXY,
+    dbPoolSize: v.TESSERA_DB_POOL_SIZE,
+    migrateOnStart: v.TESSERA_MIGRATE_ON_START,
+    settings: {
+      tokenTtl: v.TESSERA_TOKEN_TTL,
+      registration: v.TESSERA_REGISTRATION,
+      loginRateLimit: v.TESSERA_LOGIN_RATE_LIMIT,
+      autoRefresh: v.TESSERA_AUTO_REFRESH,
+      autoRefreshMaxTtl: v.TESSERA_AUTO_REFRESH_MAX_TTL,
+      minRefreshInterval: v.TESSERA_MIN_REFRESH_INTERVAL,
+      tokenLimitPerUser: v.TESSERA_TOKEN_LIMIT_PER_USER,
+      tokenLimitPolicy: v.TESSERA_TOKEN_LIMIT_POLICY,
+      tokenPrefix: v.TESSERA_TOKEN_PREFIX,
+      sweepInterval: v.TESSERA_SWEEP_INTERVAL
+    }
+  }
+}

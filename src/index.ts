@@ -1,0 +1,13 @@
+/** tessera as a library: the Fastify plugin, its types, and the pieces an embedder may need. */
+export { default, default as tessera } from './plugin.js'
+export type { AuthenticateHook, Tessera, TesseraOptions } from './plugin.js'
+export type { AuthToken } from './auth/authenticate.js'
+export { AUTH_FAILURES, AuthenticationError } from './auth/authenticate.js'
+export type { TesseraUser } from './auth/user.js'
+export { Accounts, TokenLimitError, type IssuedToken, type Session } from './auth/accounts.js'
+export { TesseraEmitter, type TesseraEvents, type TesseraEventName } from './events.js'
+export { openDatabase, type Database, type DatabaseOptions } from './db/database.js'
+export { migrateToLatest } from './db/migrate.js'
+export { DEFAULT_SETTINGS, parseDuration, type TesseraSettings } from './settings.js'
+export { buildApp } from './app.js'
+export { loadConfig, ConfigError, type Config } from './config.js'

@@ -1,0 +1,59 @@
+/** All SQL that touches `users`. Functions take the Kysely instance (or a transaction) first. */
+import type { Kysely } from 'kysely'
+import type { NewUserRow, Tables, UserRow } from '../db/schema.js'
+
+type Db = Kysely<Tables>
+
+/**
+ * The key usernames are unique under and matched by: NFKC-normalised, then case-folded
+ * (upper then lower case, so that e.g. `ß` and `SS` meet).
+ */
+export function usernameKey (username: string): string {
+  return username.normalize('NFKC').toUpperCase().toLowerCase()
+}
+
+/** Inserts a user; returns `undefined` when the username is taken (compared by `username_key`). */
+export async function insertUser (db: Db, user: NewUserRow): Promise<UserRow | undefined> {
+  return await db
+    .insertInto('users')
+    .values(user)
+    .onConflict((conflict) => conflict.column('username_key').doNothing())
+    .returningAll()
+    .executeTakeFirst()
+}
+
+export async function findUserByUsername (db: Db, username: string): Promise<UserRow | undefined> {
+  return await db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst()
+}
+
+export async function findUserById (db: Db, id: number): Promise<UserRow | undefined> {
+  return await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function listUsers (db: Db): Promise<UserRow[]> {
+  return await db.selectFrom('users').selectAll().orderBy('id').execute()
+}
+
+export async function updatePasswordHash (db: Db, id: number, passwordHash: string): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+}
+
+/** Marks a user inactive; returns whether a user was changed. */
+export async function deactivateUser (db: Db, id: number, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable('users')
+    .set({ deactivated_at: now })
+    .where('id', '=', id)
+    .where('deactivated_at', 'is', null)
+    .executeTakeFirst()
+  return result.numUpdatedRows > 0n
+}
+
+/**
+ * Records a login. Written inside the token-issuing transaction it also takes the user row's
+ * write lock (a row lock on PostgreSQL, the database write lock on SQLite), so that concurrent
+ * logins of one user count that user's tokens one after the other.
+ */
+export async function recordLogin (db: Db, id: number, now: number): Promise<void> {
+  await db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute()
+}

@@ -1,0 +1,99 @@
+/**
+ * The TypeBox schemas of tessera's HTTP API. Each route declares its body, params and every
+ * response code with these: requests are validated strictly (no type coercion), responses are
+ * serialised fast and stripped of anything not declared, and @fastify/swagger documents them.
+ */
+import { Type, type Static } from '@fastify/type-provider-typebox'
+import { DEVICE_MAX_LENGTH } from '../auth/device.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
+
+export const USERNAME_MAX_LENGTH = 150
+
+/** The shape of every error: @fastify/sensible's and Fastify's own. */
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
+  error: Type.String(),
+  message: Type.String()
+}, { description: 'An error: the HTTP status, its name, and what went wrong' })
+
+export const Username = Type.String({
+  minLength: 1,
+  maxLength: USERNAME_MAX_LENGTH,
+  pattern: '^[\\p{L}\\p{N}@.+_-]+$',
+  description: '1-150 letters, digits and @ . + - _; unique regardless of case'
+})
+
+export const Password = Type.String({
+  minLength: PASSWORD_MIN_LENGTH,
+  maxLength: PASSWORD_MAX_LENGTH,
+  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`
+})
+
+export const Device = Type.String({
+  minLength: 1,
+  maxLength: DEVICE_MAX_LENGTH,
+  description: 'A label for this session, e.g. "Pixel 8"; derived from the User-Agent when absent'
+})
+
+export const User = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' })
+})
+
+export const MeResponse = Type.Object({ user: User })
+
+const Expiry = Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+  description: 'When the token expires (ISO-8601, UTC), or null if it never does'
+})
+
+export const IssuedToken = Type.Object({
+  user: User,
+  token: Type.String({ description: 'The token: shown this once, stored only as a digest' }),
+  tokenId: Type.String({ format: 'uuid', description: 'The public id of the token, for the sessions API' }),
+  expiry: Expiry
+})
+
+export const RegisterBody = Type.Object({
+  username: Username,
+  password: Password,
+  email: Type.Optional(Type.String({ format: 'email', maxLength: 254 })),
+  device: Type.Optional(Device)
+})
+export type RegisterBody = Static<typeof RegisterBody>
+
+/** Login takes these or HTTP Basic credentials; lengths are loose so that a bad guess is a 401. */
+export const LoginBody = Type.Object({
+  username: Type.Optional(Type.String({ minLength: 1, maxLength: USERNAME_MAX_LENGTH })),
+  password: Type.Optional(Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH })),
+  device: Type.Optional(Device)
+})
+export type LoginBody = Static<typeof LoginBody>
+
+export const Session = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  device: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiry: Expiry,
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  current: Type.Boolean({ description: 'Whether this is the token the request was made with' })
+})
+
+export const TokenIdParams = Type.Object({
+  id: Type.String({ format: 'uuid', description: 'A session id from GET /auth/tokens' })
+})
+
+export const ChangePasswordBody = Type.Object({
+  currentPassword: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
+  newPassword: Password
+})
+
+export const NoContent = Type.Null({ description: 'No content' })
+
+/** The errors every token-protected route can answer with. */
+export const authErrors = {
+  401: ErrorResponse,
+  429: ErrorResponse,
+  503: ErrorResponse
+}

@@ -1,0 +1,40 @@
+/** `/auth/tokens`: the caller's sessions (one per token), and revoking one of them. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@fastify/type-provider-typebox'
+import { ErrorResponse, NoContent, Session, TokenIdParams, authErrors } from './schemas.js'
+
+const routes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { accounts } = fastify.tessera
+
+  fastify.get('/tokens', {
+    schema: {
+      summary: "The caller's live sessions, newest first; `current` marks the one making this request",
+      tags: ['sessions'],
+      security: [{ token: [] }],
+      response: { 200: Type.Array(Session), ...authErrors }
+    },
+    preHandler: fastify.authenticate
+  }, async (request) => {
+    const currentId = request.authToken!.id
+    const sessions = await accounts.listSessions(request.user!.id)
+    return sessions.map((session) => ({ ...session, current: session.id === currentId }))
+  })
+
+  fastify.delete('/tokens/:id', {
+    schema: {
+      summary: 'Revoke one of the caller\'s sessions (log out that device)',
+      tags: ['sessions'],
+      security: [{ token: [] }],
+      params: TokenIdParams,
+      response: { 204: NoContent, 400: ErrorResponse, 404: ErrorResponse, ...authErrors }
+    },
+    preHandler: fastify.authenticate
+  }, async (request, reply) => {
+    // Another user's session answers exactly like one that does not exist.
+    const revoked = await accounts.revokeSession(request.params.id, request.user!.id)
+    if (!revoked) throw fastify.httpErrors.notFound('No such session.')
+    return reply.code(204).send(null)
+  })
+}
+
+export default routes

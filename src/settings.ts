@@ -1,0 +1,125 @@
+/**
+ * The settings of the tessera plugin, their defaults, and the parsers for the
+ * textual forms (`10h`, `none`, `10/1m`) that the environment and the CLI use.
+ */
+
+/** A rate: at most `max` events per `windowMs`. */
+export interface Rate {
+  max: number
+  windowMs: number
+}
+
+export type Registration = 'open' | 'closed'
+export type TokenLimitPolicy = 'refuse' | 'evict-oldest'
+
+export interface TesseraSettings {
+  /** How long a new token lives, in ms; `null`: tokens never expire. */
+  tokenTtl: number | null
+  /** `closed`: `POST /auth/register` answers 403 (users are made with the CLI). */
+  registration: Registration
+  /** Login and register attempts allowed per client address and per username; `null`: no limit. */
+  loginRateLimit: Rate | null
+  /** When true, each authenticated use slides the token's expiry to now + `tokenTtl`. */
+  autoRefresh: boolean
+  /** Longest a sliding token can live from its creation, in ms; `null`: no cap. */
+  autoRefreshMaxTtl: number | null
+  /** `lastUsedAt` and sliding expiry are written at most once per this many ms per token. */
+  minRefreshInterval: number
+  /** Most live tokens a user may hold; `null`: no limit. */
+  tokenLimitPerUser: number | null
+  /** What a login beyond `tokenLimitPerUser` does. */
+  tokenLimitPolicy: TokenLimitPolicy
+  /** The fixed start of every token, so that people and secret scanners recognise one. */
+  tokenPrefix: string
+  /** How often expired tokens are swept from the table, in ms; `null`: never (they still die when presented). */
+  sweepInterval: number | null
+}
+
+export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
+  tokenTtl: 10 * 60 * 60 * 1000,
+  registration: 'open',
+  loginRateLimit: { max: 10, windowMs: 60 * 1000 },
+  autoRefresh: false,
+  autoRefreshMaxTtl: null,
+  minRefreshInterval: 60 * 1000,
+  tokenLimitPerUser: null,
+  tokenLimitPolicy: 'refuse',
+  tokenPrefix: 'tsr_',
+  sweepInterval: null
+})
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+const DURATION = /^(\d{1,15})(ms|s|m|h|d)$/
+
+/** Describes the accepted forms, for error messages. */
+export const DURATION_FORMS = '<n>ms, <n>s, <n>m, <n>h or <n>d with n > 0 (e.g. 10h)'
+
+/** Parses `<n>ms|s|m|h|d` into milliseconds; returns `undefined` when the text is not such a duration. */
+export function parseDuration (text: string): number | undefined {
+  const match = DURATION.exec(text.trim())
+  if (match === null) return undefined
+  const ms = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
+  return ms > 0 && Number.isSafeInteger(ms) ? ms : undefined
+}
+
+/** Parses a duration or `none` (→ `null`). */
+export function parseOptionalDuration (text: string): number | null | undefined {
+  return text.trim() === 'none' ? null : parseDuration(text)
+}
+
+/** Parses `<max>/<duration>`, e.g. `10/1m`, or `off` (→ `null`). */
+export function parseRate (text: string): Rate | null | undefined {
+  const trimmed = text.trim()
+  if (trimmed === 'off') return null
+  const slash = trimmed.indexOf('/')
+  if (slash < 1) return undefined
+  const max = Number(trimmed.slice(0, slash))
+  const windowMs = parseDuration(trimmed.slice(slash + 1))
+  if (!Number.isSafeInteger(max) || max < 1 || windowMs === undefined) return undefined
+  return { max, windowMs }
+}
+
+/** Formats milliseconds as the shortest exact duration text (`3600000` → `1h`). */
+export function formatDuration (ms: number | null): string {
+  if (ms === null) return 'none'
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    if (ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`
+  }
+  return `${ms}ms`
+}
+
+export const TOKEN_PREFIX_PATTERN = /^[A-Za-z0-9_]{1,16}$/
+
+/**
+ * Checks a complete settings object and returns the problems found, one sentence each.
+ * The environment loader and the plugin both use it, so a bad value is refused the same way
+ * whichever door it came in by.
+ */
+export function settingsProblems (settings: TesseraSettings): string[] {
+  const problems: string[] = []
+  const positive = (value: number | null, name: string, allowNull: boolean): void => {
+    if (value === null ? !allowNull : !(Number.isSafeInteger(value) && value > 0)) {
+      problems.push(`${name} must be a positive whole number of milliseconds${allowNull ? ' or null' : ''}`)
+    }
+  }
+  positive(settings.tokenTtl, 'tokenTtl', true)
+  positive(settings.autoRefreshMaxTtl, 'autoRefreshMaxTtl', true)
+  positive(settings.minRefreshInterval, 'minRefreshInterval', false)
+  positive(settings.sweepInterval, 'sweepInterval', true)
+  positive(settings.tokenLimitPerUser, 'tokenLimitPerUser', true)
+  if (settings.registration !== 'open' && settings.registration !== 'closed') {
+    problems.push("registration must be 'open' or 'closed'")
+  }
+  if (settings.tokenLimitPolicy !== 'refuse' && settings.tokenLimitPolicy !== 'evict-oldest') {
+    problems.push("tokenLimitPolicy must be 'refuse' or 'evict-oldest'")
+  }
+  if (!TOKEN_PREFIX_PATTERN.test(settings.tokenPrefix)) {
+    problems.push('tokenPrefix must be 1 to 16 letters, digits or underscores')
+  }
+  if (settings.loginRateLimit !== null) {
+    positive(settings.loginRateLimit.max, 'loginRateLimit.max', false)
+    positive(settings.loginRateLimit.windowMs, 'loginRateLimit.windowMs', false)
+  }
+  if (typeof settings.autoRefresh !== 'boolean') problems.push('autoRefresh must be a boolean')
+  return problems
+}
