@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { sql } from 'kysely'
 import type { Config } from './config.js'
 import { openDatabase } from './db/database.js'
+import openapi from './openapi.js'
 import tessera from './plugin.js'
 import { ErrorResponse } from './routes/schemas.js'
 
@@ -41,6 +42,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(sensible)
+  // Before any route, so that every route's schema makes it into the document.
+  await app.register(openapi)
   const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize })
   app.addHook('onClose', async () => await database.close())
   await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
