@@ -1,15 +1,17 @@
 /**
- * `npm start`: read the configuration, apply pending migrations, listen; close gracefully on
- * SIGINT/SIGTERM (stop accepting, finish in-flight requests, close the database, exit 0).
+ * The service's lifecycle, for `tessera serve` (and so `npm start`): build the app, listen, and
+ * close gracefully on SIGINT/SIGTERM: stop accepting connections, let in-flight requests finish,
+ * close the database, exit 0. A second signal, or requests still running after `GRACE_MS`, exit 1.
  */
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import type { Config } from './config.js'
 import { describeUrl } from './db/database.js'
 
 /** How long in-flight requests get to finish after a shutdown signal. */
-const GRACE_MS = 10_000
+export const GRACE_MS = 10_000
 
+/** Resolves once listening; the process then lives until a signal closes it. */
 export async function serve (config: Config): Promise<void> {
   let app
   try {
@@ -18,26 +20,17 @@ export async function serve (config: Config): Promise<void> {
     const reason = error instanceof Error ? error.message : String(error)
     throw new Error(`cannot open the database ${describeUrl(config.databaseUrl)}: ${reason}`, { cause: error })
   }
-  closeWithGrace({ delay: GRACE_MS }, async ({ signal, err }) => {
+  const grace = closeWithGrace({ delay: GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down')
+    else app.log.info({ signal }, 'shutting down: no new connections, waiting for in-flight requests')
     await app.close()
+    app.log.info('closed: every request answered, database closed')
   })
-  await app.listen({ port: config.port, host: config.host })
-}
-
-function fail (error: unknown): never {
-  const message = error instanceof ConfigError || error instanceof Error ? error.message : String(error)
-  process.stderr.write(`tessera: ${message}\n`)
-  process.exit(1)
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  let config: Config
   try {
-    config = loadConfig()
+    await app.listen({ port: config.port, host: config.host })
   } catch (error) {
-    fail(error)
+    grace.uninstall()
+    await app.close()
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
   }
-  serve(config).catch(fail)
 }

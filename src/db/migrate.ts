@@ -19,3 +19,12 @@ export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]
   }
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName)
 }
+
+/**
+ * The names of the migrations not yet applied (all of them on an empty database), without
+ * applying or creating anything: the CLI refuses to work on a schema that is not up to date.
+ */
+export async function pendingMigrations (kysely: Kysely<Tables>): Promise<string[]> {
+  const migrator = new Migrator({ db: kysely, provider: { getMigrations: async () => migrations } })
+  return (await migrator.getMigrations()).filter((info) => info.executedAt === undefined).map((info) => info.name)
+}

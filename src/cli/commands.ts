@@ -1,0 +1,288 @@
+/**
+ * The commands of `tessera`, one entry each: its arguments, options, help, and what it does.
+ * `index.ts` parses the command line against these and maps failures to exit codes.
+ */
+import { randomBytes } from 'node:crypto'
+import { toTesseraUser } from '../auth/user.js'
+import * as users from '../repositories/users.js'
+import { DURATION_FORMS, parseOptionalDuration } from '../settings.js'
+import { configFrom, reason, withAccounts, withDatabase } from './database.js'
+import {
+  CliError, UsageError, note, readAll, readHiddenLine, shortTime, table, writeLine, type Io
+} from './io.js'
+
+export interface OptionSpec {
+  type: 'string' | 'boolean'
+  short?: string
+  /** The placeholder shown in help, for string options. */
+  value?: string
+  description: string
+}
+
+/** The names positional arguments go by. */
+export type ArgName = 'username' | 'id'
+
+export interface CommandInput {
+  /** The positional arguments, by the names in `args`. */
+  args: Readonly<Record<ArgName, string>>
+  values: Record<string, string | boolean | undefined>
+}
+
+export interface Command {
+  /** The words that name it: `['token', 'create']`. */
+  name: string[]
+  /** Positional arguments, all required. */
+  args: ArgName[]
+  options: Record<string, OptionSpec>
+  summary: string
+  /** More help, printed under the usage line. */
+  details?: string
+  run: (input: CommandInput, io: Io) => Promise<void>
+}
+
+const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'Print JSON instead of a table (for scripts)' }
+
+const DEFAULT_DEVICE = 'cli'
+
+/** 24 base64url characters: 144 random bits. */
+function generatePassword (): string {
+  return randomBytes(18).toString('base64url')
+}
+
+async function findUser (db: Parameters<typeof users.findUserByUsername>[0], username: string) {
+  const row = await users.findUserByUsername(db, username)
+  if (row === undefined) throw new CliError(`no user named ${JSON.stringify(username)}`)
+  return row
+}
+
+async function passwordFromStdin (io: Io, username: string): Promise<string> {
+  const text = io.stdin.isTTY === true
+    ? await readHiddenLine(io, `Password for ${username}: `)
+    : (await readAll(io.stdin)).replace(/\r?\n$/, '')
+  if (text === '') throw new UsageError('--password-stdin: no password on stdin')
+  const problem = (await import('./validate.js')).passwordProblem(text)
+  if (problem !== undefined) throw new UsageError(`--password-stdin: ${problem}`)
+  return text
+}
+
+function plural (count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`
+}
+
+export const COMMANDS: Command[] = [
+  {
+    name: ['serve'],
+    args: [],
+    options: {},
+    summary: 'Run the HTTP service (what `npm start` runs)',
+    details: 'Listens on HOST:PORT, applies pending migrations first unless TESSERA_MIGRATE_ON_START=false, and\n' +
+      'logs JSON lines to stdout at LOG_LEVEL. SIGINT or SIGTERM stops accepting connections, lets\n' +
+      'in-flight requests finish (up to 10 s), closes the database and exits 0.',
+    run: async (_input, io) => {
+      const config = configFrom(io)
+      // Imported here: the other commands need no Fastify, and start faster without loading it.
+      const { serve } = await import('../server.js')
+      try {
+        await serve(config)
+      } catch (error) {
+        throw new CliError(reason(error))
+      }
+      // Listening: the server keeps the process alive until a signal closes it (see server.ts).
+    }
+  },
+  {
+    name: ['migrate'],
+    args: [],
+    options: {},
+    summary: 'Apply pending database migrations',
+    run: async (_input, io) => {
+      await withDatabase(io, async ({ database }) => {
+        const { migrateToLatest } = await import('../db/migrate.js')
+        let applied: string[]
+        try {
+          applied = await migrateToLatest(database.kysely)
+        } catch (error) {
+          throw new CliError(`cannot migrate ${database.description}: ${reason(error)}`)
+        }
+        for (const name of applied) writeLine(io.stdout, `applied ${name}`)
+        writeLine(io.stdout, `${database.description} is up to date`)
+      })
+    }
+  },
+  {
+    name: ['user', 'create'],
+    args: ['username'],
+    options: {
+      email: { type: 'string', value: 'email', description: 'The user\'s email address' },
+      'password-stdin': {
+        type: 'boolean',
+        description: 'Read the password from stdin (a prompt without echo on a terminal).\n' +
+          'Without it a password is generated and printed on stdout, once.'
+      }
+    },
+    summary: 'Create a user',
+    details: 'A password is never taken on the command line, where `ps` and shell history would keep it.\n' +
+      'Examples:\n' +
+      '  PASSWORD=$(tessera user create alice --email alice@example.com)\n' +
+      '  printf %s "$ALICE_PASSWORD" | tessera user create alice --password-stdin',
+    run: async ({ args: { username }, values }, io) => {
+      const email = values.email as string | undefined
+      const validate = await import('./validate.js')
+      const problem = validate.usernameProblem(username)
+      if (problem !== undefined) throw new UsageError(`invalid username ${JSON.stringify(username)}: ${problem}`)
+      if (email !== undefined && !validate.isEmail(email)) throw new UsageError(`--email: ${JSON.stringify(email)} is not an email address`)
+      const generated = values['password-stdin'] !== true
+      const password = generated ? generatePassword() : await passwordFromStdin(io, username)
+      await withAccounts(io, async ({ accounts }) => {
+        const user = await accounts.createUser({ username, password, email: email ?? null })
+        if (user === undefined) throw new CliError(`a user named ${JSON.stringify(username)} already exists`)
+        if (generated) {
+          note(io, `created user ${user.username} (id ${user.id}); their password, shown only this once:`)
+          writeLine(io.stdout, password)
+        } else {
+          writeLine(io.stdout, `created user ${user.username} (id ${user.id})`)
+        }
+      })
+    }
+  },
+  {
+    name: ['user', 'deactivate'],
+    args: ['username'],
+    options: {},
+    summary: 'Deactivate a user: their tokens stop working and they cannot log in',
+    run: async ({ args: { username } }, io) => {
+      await withAccounts(io, async ({ database }) => {
+        const row = await findUser(database.kysely, username)
+        const changed = await users.deactivateUser(database.kysely, row.id, Date.now())
+        writeLine(io.stdout, changed ? `deactivated user ${row.username}` : `user ${row.username} was already deactivated`)
+      })
+    }
+  },
+  {
+    name: ['user', 'list'],
+    args: [],
+    options: { json: JSON_OPTION },
+    summary: 'List users',
+    run: async ({ values }, io) => {
+      await withAccounts(io, async ({ database }) => {
+        const rows = await users.listUsers(database.kysely)
+        const list = rows.map((row) => ({
+          ...toTesseraUser(row),
+          lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at).toISOString(),
+          deactivatedAt: row.deactivated_at === null ? null : new Date(row.deactivated_at).toISOString()
+        }))
+        if (values.json === true) return writeLine(io.stdout, JSON.stringify(list, null, 2))
+        if (list.length === 0) return writeLine(io.stdout, 'no users')
+        writeLine(io.stdout, table(['id', 'username', 'email', 'created', 'last login', 'status'], list.map((user) => [
+          String(user.id), user.username, user.email ?? '-', shortTime(user.createdAt), shortTime(user.lastLoginAt, 'never'),
+          user.deactivatedAt === null ? 'active' : 'deactivated'
+        ])))
+      })
+    }
+  },
+  {
+    name: ['token', 'create'],
+    args: ['username'],
+    options: {
+      device: { type: 'string', value: 'name', description: `A label for the token's session (default "${DEFAULT_DEVICE}")` },
+      ttl: { type: 'string', value: 'duration', description: `How long it lives: ${DURATION_FORMS}, or none\n(default: TESSERA_TOKEN_TTL)` }
+    },
+    summary: 'Mint a token for a user; prints only the token',
+    details: 'Example, for a script or a CI job:\n' +
+      '  TOKEN=$(tessera token create alice --device ci --ttl 1h)\n' +
+      '  curl -H "Authorization: Token $TOKEN" http://127.0.0.1:3000/auth/me',
+    run: async ({ args: { username }, values }, io) => {
+      const device = (values.device as string | undefined) ?? DEFAULT_DEVICE
+      const problem = (await import('./validate.js')).deviceProblem(device)
+      if (problem !== undefined) throw new UsageError(`--device: ${problem}`)
+      let ttl: number | null | undefined
+      if (values.ttl !== undefined) {
+        ttl = parseOptionalDuration(values.ttl as string)
+        if (ttl === undefined) throw new UsageError(`--ttl: ${JSON.stringify(values.ttl)} is not ${DURATION_FORMS}, or none`)
+      }
+      await withAccounts(io, async ({ database, accounts }) => {
+        const row = await findUser(database.kysely, username)
+        if (row.deactivated_at !== null) throw new CliError(`user ${row.username} is deactivated: a token for them would not work`)
+        const { TokenLimitError } = await import('../auth/accounts.js')
+        try {
+          const issued = await accounts.issueToken(toTesseraUser(row), ttl === undefined ? { device } : { device, ttl })
+          note(io, `token ${issued.tokenId} for ${row.username} on "${device}", expires ${issued.expiry ?? 'never'}:`)
+          writeLine(io.stdout, issued.token)
+        } catch (error) {
+          if (error instanceof TokenLimitError) throw new CliError(error.message)
+          throw error
+        }
+      })
+    }
+  },
+  {
+    name: ['token', 'list'],
+    args: ['username'],
+    options: { json: JSON_OPTION },
+    summary: "List a user's live tokens (sessions), newest first",
+    run: async ({ args: { username }, values }, io) => {
+      await withAccounts(io, async ({ database, accounts }) => {
+        const row = await findUser(database.kysely, username)
+        const sessions = await accounts.listSessions(row.id)
+        if (values.json === true) return writeLine(io.stdout, JSON.stringify(sessions, null, 2))
+        if (sessions.length === 0) return writeLine(io.stdout, `${row.username} has no live tokens`)
+        writeLine(io.stdout, table(['id', 'device', 'created', 'last used', 'expires'], sessions.map((session) => [
+          session.id, session.device, shortTime(session.createdAt), shortTime(session.lastUsedAt, 'never'),
+          shortTime(session.expiry, 'never')
+        ])))
+      })
+    }
+  },
+  {
+    name: ['token', 'revoke'],
+    args: ['id'],
+    options: {},
+    summary: 'Revoke one token by its id (from `tessera token list`)',
+    run: async ({ args: { id } }, io) => {
+      await withAccounts(io, async ({ accounts }) => {
+        if (!(await accounts.revokeSession(id))) throw new CliError(`no token with id ${JSON.stringify(id)}`)
+        writeLine(io.stdout, `revoked token ${id}`)
+      })
+    }
+  },
+  {
+    name: ['token', 'revoke-all'],
+    args: ['username'],
+    options: {},
+    summary: "Revoke every token of a user (log them out everywhere)",
+    run: async ({ args: { username } }, io) => {
+      await withAccounts(io, async ({ database, accounts }) => {
+        const row = await findUser(database.kysely, username)
+        const revoked = await accounts.logoutAll(row.id)
+        writeLine(io.stdout, `revoked ${plural(revoked, 'token')} of ${row.username}`)
+      })
+    }
+  },
+  {
+    name: ['purge'],
+    args: [],
+    options: {
+      'batch-size': { type: 'string', value: 'n', description: 'Tokens deleted per transaction (default 1000)' }
+    },
+    summary: 'Delete expired tokens, in batches, and report how many',
+    details: 'Expired tokens already fail authentication; this reclaims their rows. Short batches keep\n' +
+      'logins and authenticated requests from waiting behind it, so it is safe on a live database.',
+    run: async ({ values }, io) => {
+      let batchSize: number | undefined
+      if (values['batch-size'] !== undefined) {
+        const text = values['batch-size'] as string
+        batchSize = /^\d{1,7}$/.test(text) ? Number(text) : NaN
+        if (!(batchSize >= 1 && batchSize <= 1_000_000)) throw new UsageError(`--batch-size: ${JSON.stringify(text)} is not a whole number from 1 to 1000000`)
+      }
+      const progress = io.stderr.isTTY === true
+      await withAccounts(io, async ({ accounts }) => {
+        const deleted = await accounts.sweepExpired({
+          ...(batchSize === undefined ? {} : { batchSize }),
+          onBatch: (total) => { if (progress) io.stderr.write(`\rdeleting expired tokens… ${total}`) }
+        })
+        if (progress && deleted > 0) io.stderr.write('\r\u001b[K')
+        writeLine(io.stdout, `deleted ${plural(deleted, 'expired token')}`)
+      })
+    }
+  }
+]

@@ -1,0 +1,71 @@
+import { PassThrough } from 'node:stream'
+import t from 'tap'
+import { run } from '../../src/cli/index.js'
+import type { Io } from '../../src/cli/io.js'
+import { toTesseraUser } from '../../src/auth/user.js'
+import { findUserByUsername } from '../../src/repositories/users.js'
+import { buildTestApp, me, register } from '../helpers/app.js'
+import { cliFor } from '../helpers/cli.js'
+import type { FastifyInstance } from 'fastify'
+
+/** Gives `username` `count` tokens that have already expired. */
+async function expiredTokens (app: FastifyInstance, username: string, count: number): Promise<void> {
+  const row = await findUserByUsername(app.tessera.database.kysely, username)
+  for (let i = 0; i < count; i++) await app.tessera.accounts.issueToken(toTesseraUser(row!), { device: `old ${i}`, ttl: 1 })
+  await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+async function countTokens (app: FastifyInstance): Promise<number> {
+  const { n } = await app.tessera.database.kysely.selectFrom('auth_tokens')
+    .select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(n)
+}
+
+t.test('purge deletes every expired token, in batches, reports how many, and keeps the live ones', async (t) => {
+  const { app, config } = await buildTestApp(t)
+  const cli = cliFor(config.databaseUrl)
+  const alive = await register(app, 'alice')
+  await expiredTokens(app, 'alice', 7)
+  const forever = (await cli(['token', 'create', 'alice', '--ttl', 'none'])).stdout.trim()
+  t.equal(await countTokens(app), 9)
+
+  const result = await cli(['purge', '--batch-size', '3'])
+  t.equal(result.code, 0)
+  t.equal(result.stdout, 'deleted 7 expired tokens\n')
+  t.equal(result.stderr, '', 'no progress when stderr is not a terminal')
+  t.equal(await countTokens(app), 2)
+  t.equal((await me(app, alive.token)).statusCode, 200)
+  t.equal((await me(app, forever)).statusCode, 200)
+
+  const again = await cli(['purge'])
+  t.equal(again.stdout, 'deleted 0 expired tokens\n')
+})
+
+function fakeIo (env: Record<string, string>, tty: boolean): { io: Io, stdout: () => string, stderr: () => string } {
+  const out = new PassThrough()
+  const err = Object.assign(new PassThrough(), { isTTY: tty })
+  let stdout = ''
+  let stderr = ''
+  out.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  err.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  return { io: { stdout: out, stderr: err, stdin: new PassThrough(), env }, stdout: () => stdout, stderr: () => stderr }
+}
+
+t.test('on a terminal, purge shows its progress batch by batch on stderr, then clears it', async (t) => {
+  const { app, config } = await buildTestApp(t)
+  await register(app, 'bob')
+  await expiredTokens(app, 'bob', 5)
+  const { io, stdout, stderr } = fakeIo({ DATABASE_URL: config.databaseUrl }, true)
+  t.equal(await run(['purge', '--batch-size', '2'], io), 0)
+  t.equal(stdout(), 'deleted 5 expired tokens\n')
+  t.match(stderr(), /^\rdeleting expired tokens… 2\rdeleting expired tokens… 4\rdeleting expired tokens… 5\r\u001b\[K$/)
+})
+
+t.test('on a terminal, the commands add a note on stderr; stdout stays the bare secret', async (t) => {
+  const { app, config } = await buildTestApp(t)
+  await register(app, 'carol')
+  const created = fakeIo({ DATABASE_URL: config.databaseUrl }, true)
+  t.equal(await run(['token', 'create', 'carol', '--device', 'ci'], created.io), 0)
+  t.match(created.stdout(), /^tsr_\w{49}\n$/)
+  t.match(created.stderr(), /^token [0-9a-f-]{36} for carol on "ci", expires \S+Z:\n$/)
+})

@@ -1,0 +1,102 @@
+import t from 'tap'
+import { freshDatabaseUrl } from '../helpers/app.js'
+import { assertFails, cliFor, runCli } from '../helpers/cli.js'
+
+const COMMANDS = [
+  'serve', 'migrate', 'user create', 'user deactivate', 'user list',
+  'token create', 'token list', 'token revoke', 'token revoke-all', 'purge'
+]
+
+t.test('tessera --help lists every command and exits 0; no command at all is a usage error', async (t) => {
+  for (const flag of ['--help', '-h', 'help']) {
+    const result = await runCli([flag])
+    t.equal(result.code, 0, flag)
+    t.equal(result.stderr, '')
+    t.match(result.stdout, /^Usage: tessera <command>/)
+    for (const command of COMMANDS) t.match(result.stdout, new RegExp(`^  ${command} `, 'm'), `lists ${command}`)
+  }
+  const bare = await runCli([])
+  t.equal(bare.code, 2)
+  t.equal(bare.stdout, '')
+  t.match(bare.stderr, /^Usage: tessera <command>/)
+})
+
+t.test('every command and group answers --help with its usage, without touching a database', async (t) => {
+  // An invalid DATABASE_URL proves that help never loads the configuration.
+  const env = { DATABASE_URL: 'not a url' }
+  const runs = COMMANDS.map(async (command) => {
+    const result = await runCli([...command.split(' '), '--help'], { env })
+    t.equal(result.code, 0, `${command} --help`)
+    t.match(result.stdout, new RegExp(`^Usage: tessera ${command}\\b`), `${command}: usage line`)
+    t.match(result.stdout, /-h, --help/)
+    t.equal(result.stderr, '')
+  })
+  await Promise.all(runs)
+  for (const group of ['user', 'token']) {
+    const result = await runCli([group, '--help'], { env })
+    t.equal(result.code, 0)
+    t.match(result.stdout, new RegExp(`^Usage: tessera ${group} <command>`))
+  }
+  const short = await runCli(['token', 'create', 'alice', '-h'], { env })
+  t.equal(short.code, 0, '-h after arguments')
+})
+
+t.test('malformed command lines exit 2 with one line on stderr', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['user'], /needs a command: create, deactivate, list/],
+    [['token', 'mint', 'alice'], /unknown command "token mint"/],
+    [['token', 'create'], /missing <username>/],
+    [['token', 'create', 'alice', 'bob'], /unexpected argument "bob"/],
+    [['token', 'create', 'alice', '--bogus'], /Unknown option '--bogus'/],
+    [['token', 'create', 'alice', '--ttl'], /--ttl/],
+    [['token', 'create', 'alice', '--ttl', '1 hour'], /--ttl: "1 hour" is not/],
+    [['token', 'create', 'alice', '--ttl', '0s'], /--ttl/],
+    [['token', 'create', 'alice', '--device', 'x'.repeat(129)], /--device: expected 1 to 128 characters/],
+    [['token', 'revoke'], /missing <id>/],
+    [['user', 'create', 'carol smith'], /invalid username "carol smith"/],
+    [['user', 'create', 'carol', '--email', 'nope'], /--email: "nope" is not an email address/],
+    [['user', 'list', 'extra'], /unexpected argument "extra"/],
+    [['purge', '--batch-size', '0'], /--batch-size/],
+    [['purge', '--batch-size', 'lots'], /--batch-size/]
+  ]
+  const { url } = freshDatabaseUrl(t)
+  const cli = cliFor(url)
+  await Promise.all(cases.map(async ([args, pattern]) => assertFails(t, await cli(args), 2, pattern, args.join(' '))))
+})
+
+t.test('a password on the command line is refused, and never repeated', async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  const cli = cliFor(url)
+  for (const args of [['--password', 'hunter2hunter2'], ['--password=hunter2hunter2']]) {
+    const result = await cli(['user', 'create', 'dave', ...args])
+    assertFails(t, result, 2, /--password-stdin/, args.join(' '))
+    t.notMatch(result.stderr, /hunter2/, 'the password is not echoed')
+  }
+})
+
+t.test('operational failures exit 1 with one line on stderr', async (t) => {
+  assertFails(t, await runCli(['user', 'list'], { env: { DATABASE_URL: 'mysql://x' } }), 1,
+    /invalid configuration: DATABASE_URL="mysql:\/\/x" is not valid/)
+  assertFails(t, await runCli(['user', 'list'], { env: { DATABASE_URL: 'sqlite:./x.db', TESSERA_TOKEN_TTL: 'soon', PORT: 'x' } }), 1,
+    /PORT="x".*; TESSERA_TOKEN_TTL="soon"/, 'every bad variable, on one line')
+
+  const { url } = freshDatabaseUrl(t)
+  for (const args of [['user', 'list'], ['token', 'create', 'alice'], ['purge']]) {
+    assertFails(t, await cliFor(url)(args), 1, /not migrated .*run `tessera migrate` first/, `${args.join(' ')} before migrate`)
+  }
+})
+
+t.test('tessera migrate applies the migrations once, and is then a no-op', async (t) => {
+  const { url, sqlitePath } = freshDatabaseUrl(t)
+  const cli = cliFor(url)
+  const first = await cli(['migrate'])
+  t.equal(first.code, 0)
+  t.match(first.stdout, /^applied 0001_create_users_and_auth_tokens$/m)
+  t.match(first.stdout, new RegExp(`sqlite:${sqlitePath} is up to date`))
+  const again = await cli(['migrate'])
+  t.equal(again.code, 0)
+  t.notMatch(again.stdout, /applied/)
+  t.match(again.stdout, /is up to date/)
+  t.equal((await cli(['user', 'list'])).code, 0, 'the other commands now run')
+})
