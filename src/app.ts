@@ -4,7 +4,8 @@
  */
 import sensible from '@fastify/sensible'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
 import { sql } from 'kysely'
 import type { Config } from './config.js'
 import { openDatabase } from './db/database.js'
@@ -15,17 +16,51 @@ import { ErrorResponse } from './routes/schemas.js'
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024
 
-/** Where secrets could appear in a log line; pino replaces them with `[Redacted]`. */
+/**
+ * Where secrets could appear in a log line; pino replaces them with `[Redacted]`.
+ * Fastify's own request and response lines carry neither headers nor bodies, so these guard
+ * against whatever else gets logged: a handler or hook logging `request.headers` or a body, an
+ * error carrying the request, an embedder's serializers.
+ */
 export const REDACTED_PATHS = [
+  // Headers, under Fastify's `req`/`res` keys and as a logged `headers` object, at the top or one level down.
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["proxy-authorization"]',
   'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["proxy-authorization"]',
+  'headers["set-cookie"]',
+  '*.headers.authorization',
+  '*.headers.cookie',
+  '*.headers["proxy-authorization"]',
+  '*.headers["set-cookie"]',
+  'authorization',
+  // Credentials by name, in a logged body or object, at the top or one level down.
+  'password',
+  'currentPassword',
+  'newPassword',
+  'token',
   '*.password',
   '*.currentPassword',
   '*.newPassword',
   '*.token'
 ]
+
+/** The service's logger: pino at `LOG_LEVEL`, with secrets redacted. */
+export function loggerOptions (config: Pick<Config, 'logLevel'>): FastifyLoggerOptions & { redact: { paths: string[], censor: string } } {
+  return { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[Redacted]' } }
+}
+
+/** A client's `X-Request-Id` is kept (to follow a request across services) only when it is short and plain. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Every request's id: the caller's `X-Request-Id` if it is sane, a new UUID otherwise. */
+export function requestId (request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+}
 
 export interface BuildOptions {
   /** Overrides the logger built from `config.logLevel` (tests pass a stream or `false`). */
@@ -34,13 +69,18 @@ export interface BuildOptions {
 
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: REDACTED_PATHS },
+    logger: options.logger ?? loggerOptions(config),
+    // Each log line of a request carries its id as `reqId`; the response echoes it as X-Request-Id.
+    genReqId: requestId,
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: config.trustProxy,
     // Node answers 431 past 16 KiB of headers before Fastify sees them; a 10 KiB header is served.
     requestTimeout: 30_000
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
   await app.register(sensible)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
