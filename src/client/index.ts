@@ -1,0 +1,217 @@
+/**
+ * A small typed client for tessera's HTTP API, for scripts and integration tests. It runs on the
+ * global `fetch` (Node 20+, browsers, Deno, Bun) and depends on nothing else.
+ *
+ * ```ts
+ * import { TesseraClient, TesseraError } from 'tessera/client'
+ *
+ * const client = new TesseraClient({ baseUrl: 'http://127.0.0.1:3000' })
+ * await client.login({ username: 'alice', password, device: 'integration tests' })
+ * const me = await client.me()
+ * const orders = await fetch('http://127.0.0.1:3000/orders', { headers: client.authHeaders() })
+ * await client.logout()
+ * ```
+ *
+ * A token minted by the CLI (`TOKEN=$(tessera token create alice)`) is used as it is:
+ * `new TesseraClient({ baseUrl, token: process.env.TOKEN })`.
+ *
+ * Every refusal is thrown as a `TesseraError` carrying the HTTP status and the server's message.
+ */
+
+/** A user as the API shows them. */
+export interface TesseraUser {
+  id: number
+  username: string
+  email: string | null
+  /** ISO-8601, UTC. */
+  createdAt: string
+}
+
+/** What `register` and `login` return: the token is shown this once. */
+export interface IssuedToken {
+  user: TesseraUser
+  token: string
+  /** The token's public id, for `revokeToken`. */
+  tokenId: string
+  /** ISO-8601, UTC, or null when the token never expires. */
+  expiry: string | null
+}
+
+/** One of the user's tokens, as `listTokens` shows it. */
+export interface Session {
+  id: string
+  device: string
+  createdAt: string
+  expiry: string | null
+  lastUsedAt: string | null
+  /** Whether this is the token the client is using. */
+  current: boolean
+}
+
+export interface RegisterInput {
+  username: string
+  password: string
+  email?: string
+  /** A label for this session; the server derives one from the User-Agent without it. */
+  device?: string
+}
+
+export interface LoginInput {
+  username: string
+  password: string
+  device?: string
+}
+
+export interface ChangePasswordInput {
+  currentPassword: string
+  newPassword: string
+}
+
+export interface TesseraClientOptions {
+  /** Where the service is, e.g. `http://127.0.0.1:3000`. */
+  baseUrl: string | URL
+  /** A token to start with (from the CLI, an environment variable, an earlier login). */
+  token?: string | null
+  /** Where the plugin's routes are mounted (default `/auth`). */
+  prefix?: string
+  /** A `fetch` to use instead of the global one. */
+  fetch?: typeof fetch
+  /** Headers sent with every request, e.g. a `User-Agent`. */
+  headers?: Record<string, string>
+}
+
+/**
+ * A request the server refused (`status` is the HTTP status, `message` the server's explanation)
+ * or one that never reached it (`status` 0, the network error as `cause`).
+ */
+export class TesseraError extends Error {
+  /** The HTTP status, or 0 when no response came. */
+  readonly status: number
+  /** The status's name as the server gave it (`Unauthorized`), or `NetworkError`. */
+  readonly error: string
+  /** The server's `X-Request-Id` for this request, to find it in the server's log. */
+  readonly requestId: string | undefined
+
+  constructor (status: number, error: string, message: string, options: { requestId?: string | undefined, cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'TesseraError'
+    this.status = status
+    this.error = error
+    this.requestId = options.requestId
+  }
+}
+
+interface ErrorBody {
+  statusCode?: unknown
+  error?: unknown
+  message?: unknown
+}
+
+export class TesseraClient {
+  /** The token the client authenticates with; `register` and `login` set it, `logout` clears it. */
+  token: string | null
+  readonly #baseUrl: string
+  readonly #prefix: string
+  readonly #fetch: typeof fetch
+  readonly #headers: Record<string, string>
+
+  constructor (options: TesseraClientOptions) {
+    this.#baseUrl = String(options.baseUrl).replace(/\/+$/, '')
+    this.#prefix = `/${(options.prefix ?? '/auth').replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '')
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis)
+    this.#headers = { ...options.headers }
+    this.token = options.token ?? null
+  }
+
+  /** The header that authenticates a request to one's own protected routes. */
+  authHeaders (): { authorization: string } {
+    if (this.token === null) throw new Error('TesseraClient has no token: call login() or register(), or pass `token`')
+    return { authorization: `Token ${this.token}` }
+  }
+
+  /** Creates a user and their first token, which the client then uses. */
+  async register (input: RegisterInput): Promise<IssuedToken> {
+    const issued = await this.#request<IssuedToken>('POST', '/register', { body: input, authenticated: false })
+    this.token = issued.token
+    return issued
+  }
+
+  /** Logs in: a new token for this device, which the client then uses. */
+  async login (input: LoginInput): Promise<IssuedToken> {
+    const issued = await this.#request<IssuedToken>('POST', '/login', { body: input, authenticated: false })
+    this.token = issued.token
+    return issued
+  }
+
+  /** The user the token belongs to. */
+  async me (): Promise<TesseraUser> {
+    return (await this.#request<{ user: TesseraUser }>('GET', '/me')).user
+  }
+
+  /** Revokes the client's token, and forgets it. */
+  async logout (): Promise<void> {
+    await this.#request('POST', '/logout')
+    this.token = null
+  }
+
+  /** Revokes every token of the user, the client's included, and forgets it. */
+  async logoutAll (): Promise<void> {
+    await this.#request('POST', '/logoutall')
+    this.token = null
+  }
+
+  /** Revokes every token of the user except the client's. */
+  async logoutOthers (): Promise<void> {
+    await this.#request('POST', '/logoutothers')
+  }
+
+  /** The user's live tokens, newest first. */
+  async listTokens (): Promise<Session[]> {
+    return await this.#request<Session[]>('GET', '/tokens')
+  }
+
+  /** Revokes one of the user's tokens by id (from `listTokens`). */
+  async revokeToken (id: string): Promise<void> {
+    await this.#request('DELETE', `/tokens/${encodeURIComponent(id)}`)
+  }
+
+  /** Changes the password; every other token of the user is revoked, the client's lives on. */
+  async changePassword (input: ChangePasswordInput): Promise<void> {
+    await this.#request('POST', '/password', { body: input })
+  }
+
+  async #request<T = void> (method: string, path: string, options: { body?: unknown, authenticated?: boolean } = {}): Promise<T> {
+    const headers: Record<string, string> = { ...this.#headers }
+    if (options.authenticated !== false && this.token !== null) headers.authorization = `Token ${this.token}`
+    if (options.body !== undefined) headers['content-type'] = 'application/json'
+    const url = `${this.#baseUrl}${this.#prefix}${path}`
+    let response: Response
+    try {
+      response = await this.#fetch(url, {
+        method,
+        headers,
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
+      })
+    } catch (error) {
+      const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
+      throw new TesseraError(0, 'NetworkError', `${method} ${url} failed: ${reason}`, { cause: error })
+    }
+    const requestId = response.headers.get('x-request-id') ?? undefined
+    const text = await response.text()
+    if (!response.ok) throw errorFrom(response, text, requestId)
+    if (response.status === 204 || text === '') return undefined as T
+    return JSON.parse(text) as T
+  }
+}
+
+function errorFrom (response: Response, text: string, requestId: string | undefined): TesseraError {
+  let body: ErrorBody = {}
+  try {
+    body = JSON.parse(text) as ErrorBody
+  } catch {
+    // Not JSON: a proxy's error page, say. Fall back on the status line.
+  }
+  const error = typeof body.error === 'string' ? body.error : response.statusText || `HTTP ${response.status}`
+  const message = typeof body.message === 'string' ? body.message : (text.trim().slice(0, 200) || error)
+  return new TesseraError(response.status, error, message, { requestId })
+}

@@ -1,0 +1,156 @@
+import type { Static } from '@fastify/type-provider-typebox'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import {
+  TesseraClient, TesseraError, type ChangePasswordInput, type IssuedToken, type LoginInput, type RegisterInput,
+  type Session, type TesseraUser
+} from '../src/client/index.js'
+import type * as schemas from '../src/routes/schemas.js'
+import { PASSWORD, buildTestApp, type TestContext } from './helpers/app.js'
+
+// The client's types are written out for its readers; these fail to compile if they drift from the API's schemas.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+const typesMatchTheSchemas: [
+  Same<TesseraUser, Static<typeof schemas.User>>,
+  Same<IssuedToken, Static<typeof schemas.IssuedToken>>,
+  Same<Session, Static<typeof schemas.Session>>,
+  Same<RegisterInput, Static<typeof schemas.RegisterBody>>,
+  Same<Required<LoginInput>, Required<Static<typeof schemas.LoginBody>>>,
+  Same<ChangePasswordInput, Static<typeof schemas.ChangePasswordBody>>
+] = [true, true, true, true, true, true]
+void typesMatchTheSchemas
+
+/** The real service, listening on a free port, with one protected route of "the application". */
+async function listening (t: TestContext): Promise<string> {
+  const { app } = await buildTestApp(t)
+  app.get('/orders', { preHandler: app.authenticate }, async (request) => ({ owner: request.user!.username }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+}
+
+async function rejection (t: Pick<typeof import('tap').default, 'fail'>, promise: Promise<unknown>): Promise<TesseraError> {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof TesseraError) return error
+    throw error
+  }
+  t.fail('expected a TesseraError')
+  throw new Error('unreachable')
+}
+
+t.test('register, me, and the application\'s own routes with authHeaders()', async (t) => {
+  const baseUrl = await listening(t)
+  const client = new TesseraClient({ baseUrl: `${baseUrl}/` })
+  t.throws(() => client.authHeaders(), /no token/)
+  const issued = await client.register({ username: 'alice', password: PASSWORD, email: 'alice@example.com', device: 'tests' })
+  t.match(issued, { token: /^tsr_/, tokenId: /^[0-9a-f-]{36}$/, user: { username: 'alice', email: 'alice@example.com' } })
+  t.equal(client.token, issued.token, 'the client uses its new token')
+  t.same(await client.me(), issued.user)
+  t.same(client.authHeaders(), { authorization: `Token ${issued.token}` })
+  const orders = await fetch(`${baseUrl}/orders`, { headers: client.authHeaders() })
+  t.equal(orders.status, 200)
+  t.same(await orders.json(), { owner: 'alice' })
+})
+
+t.test('login, listTokens, revokeToken, logoutOthers, logout, logoutAll', async (t) => {
+  const baseUrl = await listening(t)
+  const laptop = new TesseraClient({ baseUrl })
+  await laptop.register({ username: 'bob', password: PASSWORD, device: 'laptop' })
+  const phone = new TesseraClient({ baseUrl })
+  const phoneToken = await phone.login({ username: 'bob', password: PASSWORD, device: 'phone' })
+  const tablet = new TesseraClient({ baseUrl })
+  await tablet.login({ username: 'bob', password: PASSWORD, device: 'tablet' })
+
+  const sessions = await laptop.listTokens()
+  t.same(sessions.map((session) => session.device), ['tablet', 'phone', 'laptop'], 'newest first')
+  t.same(sessions.map((session) => session.current), [false, false, true])
+
+  await laptop.revokeToken(phoneToken.tokenId)
+  t.equal((await rejection(t, phone.me())).status, 401, 'the revoked device is logged out')
+  t.same((await laptop.listTokens()).map((session) => session.device), ['tablet', 'laptop'])
+
+  await laptop.logoutOthers()
+  t.equal((await rejection(t, tablet.me())).status, 401)
+  t.same((await laptop.listTokens()).map((session) => session.device), ['laptop'])
+
+  const kept = laptop.token!
+  await laptop.logout()
+  t.equal(laptop.token, null, 'logout forgets the token')
+  t.equal((await rejection(t, new TesseraClient({ baseUrl, token: kept }).me())).status, 401, 'and the server revoked it')
+
+  const a = new TesseraClient({ baseUrl })
+  const b = new TesseraClient({ baseUrl })
+  await a.login({ username: 'bob', password: PASSWORD })
+  await b.login({ username: 'bob', password: PASSWORD })
+  await a.logoutAll()
+  t.equal(a.token, null)
+  t.equal((await rejection(t, b.me())).status, 401, 'every device is logged out')
+})
+
+t.test('changePassword keeps this token and revokes the others', async (t) => {
+  const baseUrl = await listening(t)
+  const client = new TesseraClient({ baseUrl })
+  await client.register({ username: 'carol', password: PASSWORD })
+  const other = new TesseraClient({ baseUrl })
+  await other.login({ username: 'carol', password: PASSWORD })
+  const wrong = await rejection(t, client.changePassword({ currentPassword: 'not the password', newPassword: 'a new password' }))
+  t.match(wrong, { status: 403, error: 'Forbidden', message: 'The current password is wrong.' })
+  await client.changePassword({ currentPassword: PASSWORD, newPassword: 'a new password' })
+  t.equal((await client.me()).username, 'carol')
+  t.equal((await rejection(t, other.me())).status, 401)
+  await new TesseraClient({ baseUrl }).login({ username: 'carol', password: 'a new password' })
+})
+
+t.test('a token from elsewhere (the CLI, an environment variable) is used as given', async (t) => {
+  const baseUrl = await listening(t)
+  const { token } = await new TesseraClient({ baseUrl }).register({ username: 'dave', password: PASSWORD })
+  const client = new TesseraClient({ baseUrl, token })
+  t.equal((await client.me()).username, 'dave')
+})
+
+t.test('refusals are TesseraErrors with the status, the server\'s message and the request id', async (t) => {
+  const baseUrl = await listening(t)
+  const client = new TesseraClient({ baseUrl })
+  const badLogin = await rejection(t, client.login({ username: 'nobody', password: 'whatever1' }))
+  t.ok(badLogin instanceof Error)
+  t.match(badLogin, { name: 'TesseraError', status: 401, error: 'Unauthorized', message: 'Unable to log in with the provided credentials.' })
+  t.match(badLogin.requestId, /^[0-9a-f-]{36}$/)
+  t.equal(client.token, null, 'a failed login leaves no token')
+
+  t.match(await rejection(t, client.me()), { status: 401, message: /credentials were not provided/ })
+  await client.register({ username: 'erin', password: PASSWORD })
+  t.match(await rejection(t, client.register({ username: 'ERIN', password: PASSWORD })), { status: 409, error: 'Conflict' })
+  t.match(await rejection(t, client.register({ username: 'frank', password: 'short' })), { status: 400, error: 'Bad Request' })
+  t.match(await rejection(t, client.revokeToken('00000000-0000-4000-8000-000000000000')), { status: 404, message: 'No such session.' })
+  t.match(await rejection(t, client.revokeToken('not-a-uuid')), { status: 400 })
+})
+
+t.test('a server that cannot be reached, or answers with something else than JSON, is still a TesseraError', async (t) => {
+  const unreachable = new TesseraClient({ baseUrl: 'http://127.0.0.1:1' })
+  const network = await rejection(t, unreachable.login({ username: 'x', password: 'y' }))
+  t.match(network, { status: 0, error: 'NetworkError', message: /POST http:\/\/127\.0\.0\.1:1\/auth\/login failed/ })
+  t.ok(network.cause)
+
+  const proxy = new TesseraClient({
+    baseUrl: 'http://tessera.test',
+    prefix: '/api/auth/',
+    token: 'tsr_x',
+    fetch: async (input) => {
+      t.equal(String(input), 'http://tessera.test/api/auth/me', 'the prefix is honoured')
+      return new Response('<html>Bad Gateway</html>', { status: 502, statusText: 'Bad Gateway' })
+    }
+  })
+  t.match(await rejection(t, proxy.me()), { status: 502, error: 'Bad Gateway', message: '<html>Bad Gateway</html>' })
+})
+
+t.test("the package exports the client as 'tessera/client'", async (t) => {
+  const specifier = 'tessera/client'
+  const exported = await import(specifier) as typeof import('../src/client/index.js')
+  t.type(exported.TesseraClient, 'function')
+  t.type(exported.TesseraError, 'function')
+  const baseUrl = await listening(t)
+  const client = new exported.TesseraClient({ baseUrl })
+  await client.register({ username: 'grace', password: PASSWORD })
+  t.equal((await client.me()).username, 'grace')
+})
