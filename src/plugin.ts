@@ -95,6 +95,8 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   await fastify.register(async (scope) => {
     // Validate with TypeBox itself, whatever Ajv options the host app chose: no type coercion.
     scope.setValidatorCompiler(TypeBoxValidatorCompiler)
+    // JSON in and out: anything else is 415, not a string for the schema to puzzle over.
+    scope.removeContentTypeParser('text/plain')
     await scope.register(sensible)
     await scope.register(authRoutes)
     await scope.register(sessionRoutes)

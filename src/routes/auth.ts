@@ -1,6 +1,9 @@
 /**
  * `/auth`: register, log in, who am I, log out (this device, every device, every other device),
  * change password.
+ *
+ * Protected routes run `authenticate` at `onRequest`, before the body is parsed: a client without
+ * a valid token gets its 401 without the server reading, parsing or validating what it sent.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -101,12 +104,12 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/me', {
     schema: { summary: 'The user the token belongs to', tags: ['auth'], security: [{ token: [] }], response: { 200: MeResponse, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: fastify.authenticate
   }, async (request) => ({ user: request.user! }))
 
   fastify.post('/logout', {
     schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: fastify.authenticate
   }, async (request, reply) => {
     await accounts.logout(request.user!.id, request.authToken!.id)
     return reply.code(204).send(null)
@@ -114,7 +117,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/logoutall', {
     schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: fastify.authenticate
   }, async (request, reply) => {
     await accounts.logoutAll(request.user!.id)
     return reply.code(204).send(null)
@@ -122,7 +125,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/logoutothers', {
     schema: { summary: "Revoke every one of the user's tokens except this one", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: fastify.authenticate
   }, async (request, reply) => {
     await accounts.logoutOthers(request.user!.id, request.authToken!.id)
     return reply.code(204).send(null)
@@ -136,7 +139,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: ChangePasswordBody,
       response: { 204: NoContent, 400: ErrorResponse, 403: ErrorResponse, ...authErrors }
     },
-    preHandler: fastify.authenticate
+    onRequest: fastify.authenticate
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body
     const changed = await accounts.changePassword(request.user!.id, currentPassword, newPassword, request.authToken!.id)

@@ -13,7 +13,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       security: [{ token: [] }],
       response: { 200: Type.Array(Session), ...authErrors }
     },
-    preHandler: fastify.authenticate
+    onRequest: fastify.authenticate
   }, async (request) => {
     const currentId = request.authToken!.id
     const sessions = await accounts.listSessions(request.user!.id)
@@ -28,7 +28,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: TokenIdParams,
       response: { 204: NoContent, 400: ErrorResponse, 404: ErrorResponse, ...authErrors }
     },
-    preHandler: fastify.authenticate
+    onRequest: fastify.authenticate
   }, async (request, reply) => {
     // Another user's session answers exactly like one that does not exist.
     const revoked = await accounts.revokeSession(request.params.id, request.user!.id)
