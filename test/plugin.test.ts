@@ -41,10 +41,10 @@ t.test('the plugin refuses bad options clearly', async (t) => {
   const { url } = freshDatabaseUrl(t)
   const app = Fastify()
   t.teardown(() => app.close())
-  await t.rejects(app.register(tessera, { databaseUrl: url, tokenTtl: -5 }).ready(), /tokenTtl must be a positive/)
+  await t.rejects(async () => { await app.register(tessera, { databaseUrl: url, tokenTtl: -5 }).ready() }, /tokenTtl must be a positive/)
   const bare = Fastify()
   t.teardown(() => bare.close())
-  await t.rejects(bare.register(tessera, {}).ready(), /pass `database` or `databaseUrl`/)
+  await t.rejects(async () => { await bare.register(tessera, {}).ready() }, /pass `database` or `databaseUrl`/)
 })
 
 t.test('the host app keeps its own validation settings; tessera stays strict', async (t) => {

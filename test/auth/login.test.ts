@@ -70,7 +70,7 @@ t.test('a token cannot log in: only primary credentials mint tokens', async (t) 
   const { token } = await register(app)
   for (const authorization of [`Token ${token}`, `Bearer ${token}`]) {
     const response = await app.inject({ method: 'POST', url: '/auth/login', headers: { authorization } })
-    t.equal(response.statusCode, 401, authorization.split(' ')[0])
+    t.equal(response.statusCode, 401, authorization.slice(0, 6))
     t.match(response.json().message, /token cannot log in/)
   }
   const none = await app.inject({ method: 'POST', url: '/auth/login' })
