@@ -84,6 +84,11 @@ export const VARIABLES = {
     expected: '<attempts>/<duration> (e.g. 10/1m), or off',
     parse: parseRate
   },
+  TESSERA_TOKEN_RATE_LIMIT: {
+    default: '1000/1m',
+    expected: '<requests>/<duration> (e.g. 1000/1m), or off',
+    parse: parseRate
+  },
   TESSERA_AUTO_REFRESH: { default: 'false', expected: 'true or false', parse: boolean },
   TESSERA_AUTO_REFRESH_MAX_TTL: { default: 'none', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration },
   TESSERA_MIN_REFRESH_INTERVAL: {
@@ -137,6 +142,7 @@ export function loadConfig (env: Env = process.env): Config {
       tokenTtl: v.TESSERA_TOKEN_TTL,
       registration: v.TESSERA_REGISTRATION,
       loginRateLimit: v.TESSERA_LOGIN_RATE_LIMIT,
+      tokenRateLimit: v.TESSERA_TOKEN_RATE_LIMIT,
       autoRefresh: v.TESSERA_AUTO_REFRESH,
       autoRefreshMaxTtl: v.TESSERA_AUTO_REFRESH_MAX_TTL,
       minRefreshInterval: v.TESSERA_MIN_REFRESH_INTERVAL,

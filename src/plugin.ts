@@ -22,7 +22,9 @@ import type { TesseraUser } from './auth/user.js'
 import { openDatabase, type Database } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
 import { TesseraEmitter } from './events.js'
-import authRoutes from './routes/auth.js'
+import { DatabaseUnavailableError, isDatabaseUnavailable } from './db/errors.js'
+import authRoutes, { type AuthRouteOptions } from './routes/auth.js'
+import { limitBy, registerRateLimits } from './routes/rate-limits.js'
 import sessionRoutes from './routes/sessions.js'
 import { DEFAULT_SETTINGS, settingsProblems, type TesseraSettings } from './settings.js'
 
@@ -95,9 +97,25 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   await fastify.register(async (scope) => {
     // Validate with TypeBox itself, whatever Ajv options the host app chose: no type coercion.
     scope.setValidatorCompiler(TypeBoxValidatorCompiler)
+    // JSON in and out: anything else is 415, not a string for the schema to puzzle over.
+    scope.removeContentTypeParser('text/plain')
+    scope.setErrorHandler(async (error, request) => {
+      if (isDatabaseUnavailable(error)) {
+        request.log.error({ err: error }, 'database unavailable')
+        throw new DatabaseUnavailableError(error)
+      }
+      throw error
+    })
     await scope.register(sensible)
-    await scope.register(authRoutes)
-    await scope.register(sessionRoutes)
+    await registerRateLimits(scope)
+    const routeOptions: AuthRouteOptions = {
+      protect: [
+        scope.authenticate,
+        limitBy(scope, settings.tokenRateLimit, 'requests with this token', (request) => request.authToken!.id)
+      ]
+    }
+    await scope.register(authRoutes, routeOptions)
+    await scope.register(sessionRoutes, routeOptions)
   }, { prefix: routePrefix })
 }
 

@@ -19,6 +19,8 @@ export interface TesseraSettings {
   registration: Registration
   /** Login and register attempts allowed per client address and per username; `null`: no limit. */
   loginRateLimit: Rate | null
+  /** Requests to tessera's authenticated routes allowed per token; `null`: no limit. */
+  tokenRateLimit: Rate | null
   /** When true, each authenticated use slides the token's expiry to now + `tokenTtl`. */
   autoRefresh: boolean
   /** Longest a sliding token can live from its creation, in ms; `null`: no cap. */
@@ -39,6 +41,7 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenTtl: 10 * 60 * 60 * 1000,
   registration: 'open',
   loginRateLimit: { max: 10, windowMs: 60 * 1000 },
+  tokenRateLimit: { max: 1000, windowMs: 60 * 1000 },
   autoRefresh: false,
   autoRefreshMaxTtl: null,
   minRefreshInterval: 60 * 1000,
@@ -116,9 +119,12 @@ export function settingsProblems (settings: TesseraSettings): string[] {
   if (!TOKEN_PREFIX_PATTERN.test(settings.tokenPrefix)) {
     problems.push('tokenPrefix must be 1 to 16 letters, digits or underscores')
   }
-  if (settings.loginRateLimit !== null) {
-    positive(settings.loginRateLimit.max, 'loginRateLimit.max', false)
-    positive(settings.loginRateLimit.windowMs, 'loginRateLimit.windowMs', false)
+  for (const name of ['loginRateLimit', 'tokenRateLimit'] as const) {
+    const rate = settings[name]
+    if (rate !== null) {
+      positive(rate.max, `${name}.max`, false)
+      positive(rate.windowMs, `${name}.windowMs`, false)
+    }
   }
   if (typeof settings.autoRefresh !== 'boolean') problems.push('autoRefresh must be a boolean')
   return problems

@@ -169,7 +169,11 @@ export class Accounts {
     return credential.lastUsedAt === null || now - credential.lastUsedAt >= this.#settings.minRefreshInterval
   }
 
-  /** Writes `lastUsedAt` and, with auto-refresh, slides the expiry (never past the max TTL). */
+  /**
+   * Writes `lastUsedAt` and, with auto-refresh, slides the expiry (never past the max TTL).
+   * Best effort: if the database cannot take the write (locked by a long purge, say), the request
+   * still succeeds on the token's current expiry, and the next use tries again.
+   */
   async touch (credential: Credential, now: number): Promise<void> {
     const { autoRefresh, tokenTtl, autoRefreshMaxTtl } = this.#settings
     let expiresAt = credential.expiresAt
@@ -177,7 +181,11 @@ export class Accounts {
       const slid = now + tokenTtl
       expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, credential.tokenCreatedAt + autoRefreshMaxTtl)
     }
-    await tokens.touchToken(this.#db, credential.tokenId, now, expiresAt)
+    try {
+      await tokens.touchToken(this.#db, credential.tokenId, now, expiresAt)
+    } catch (error) {
+      this.#log.warn({ err: error, tokenId: credential.tokenId }, 'could not record a token use')
+    }
   }
 
   /** Deletes a token that was presented after its expiry. */

@@ -8,6 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Credential, CredentialStore } from '../db/credentials.js'
+import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/errors.js'
 import type { Accounts } from './accounts.js'
 import { digestToken, type TokenFormat } from './token-format.js'
 import type { TesseraUser } from './user.js'
@@ -97,6 +98,7 @@ export function createAuthenticate ({ format, credentials, accounts }: Authentic
       credential = await resolve(request.headers.authorization)
     } catch (error) {
       if (error instanceof AuthenticationError) reply.header('www-authenticate', 'Token')
+      else if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
       throw error
     }
     request.user = userOf(credential)

@@ -26,24 +26,23 @@ export interface Database {
 export interface DatabaseOptions {
   /** Most connections a PostgreSQL pool opens. */
   poolSize?: number
+  /** How long a SQLite writer waits for another connection's write lock before giving up (default 5 s). */
+  busyTimeoutMs?: number
 }
 
-/** How long a SQLite writer waits for another process's write lock before giving up. */
-const SQLITE_BUSY_TIMEOUT_MS = 5000
-
 export function openDatabase (url: string, options: DatabaseOptions = {}): Database {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length))
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options.busyTimeoutMs ?? 5000)
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options.poolSize ?? 10)
   throw new Error(`unsupported DATABASE_URL ${JSON.stringify(describeUrl(url))}: use sqlite:<path> or postgres://…`)
 }
 
-function openSqlite (path: string): Database {
+function openSqlite (path: string, busyTimeoutMs: number): Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const sqlite = new SQLite(path)
   if (path !== ':memory:') sqlite.pragma('journal_mode = WAL')
   // FULL: a login or a revocation that was answered survives a power cut, not only a crash.
   sqlite.pragma('synchronous = FULL')
-  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`)
+  sqlite.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`)
   sqlite.pragma('foreign_keys = ON')
   const kysely = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) })
   return {

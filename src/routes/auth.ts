@@ -1,6 +1,9 @@
 /**
  * `/auth`: register, log in, who am I, log out (this device, every device, every other device),
  * change password.
+ *
+ * Protected routes run `authenticate` at `onRequest`, before the body is parsed: a client without
+ * a valid token gets its 401 without the server reading, parsing or validating what it sent.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -8,6 +11,8 @@ import { TokenLimitError } from '../auth/accounts.js'
 import { deviceFromUserAgent } from '../auth/device.js'
 import { PASSWORD_MAX_LENGTH } from '../auth/passwords.js'
 import { toTesseraUser } from '../auth/user.js'
+import { usernameKey } from '../repositories/users.js'
+import { limitBy, type LimitHook } from './rate-limits.js'
 import {
   ChangePasswordBody, ErrorResponse, IssuedToken, LoginBody, MeResponse, NoContent, RegisterBody,
   USERNAME_MAX_LENGTH, authErrors
@@ -35,13 +40,29 @@ function basicCredentials (header: string | undefined): Credentials | undefined 
   return { username, password }
 }
 
+/** The credentials of a login: from the JSON body, else from HTTP Basic. */
+function credentialsOf (request: FastifyRequest): Credentials | undefined {
+  const { username, password } = request.body as LoginBody
+  if (username !== undefined && password !== undefined) return { username, password }
+  return basicCredentials(request.headers.authorization)
+}
+
 function refuseLogin (reply: FastifyReply, message: string): never {
   reply.header('www-authenticate', 'Basic realm="tessera", charset="UTF-8"')
   throw reply.server.httpErrors.unauthorized(message)
 }
 
-const routes: FastifyPluginAsyncTypebox = async (fastify) => {
+export interface AuthRouteOptions {
+  /** The `onRequest` hooks of a token-protected route: authenticate, then the per-token rate limit. */
+  protect: LimitHook[]
+}
+
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {
   const { accounts, settings } = fastify.tessera
+  const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', (request) => request.ip)
+  const limitLoginByUsername = limitBy(fastify, settings.loginRateLimit, 'login attempts for this username', (request) =>
+    usernameKey(credentialsOf(request)?.username ?? ''))
+  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', (request) => request.ip)
   const deviceOf = (request: FastifyRequest, named: string | undefined): string =>
     named ?? deviceFromUserAgent(request.headers['user-agent'])
 
@@ -52,6 +73,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: RegisterBody,
       response: { 201: IssuedToken, 400: ErrorResponse, 403: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
+    onRequest: limitRegistrationByAddress,
     // Closed registration answers 403 whatever the body holds.
     preValidation: async () => {
       if (settings.registration === 'closed') throw fastify.httpErrors.forbidden('Registration is closed.')
@@ -70,28 +92,26 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: LoginBody,
       response: { 200: IssuedToken, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     },
+    onRequest: limitLoginByAddress,
     // With HTTP Basic credentials there may be no body at all: validate that as an empty one.
     preValidation: async (request) => {
       if (request.body === undefined) request.body = {}
-    }
-  }, async (request, reply) => {
-    const body = request.body
-    let credentials: Credentials | undefined
-    if (body.username !== undefined || body.password !== undefined) {
-      if (body.username === undefined || body.password === undefined) {
+      const body: unknown = request.body
+      if (typeof body !== 'object' || body === null) return // the schema refuses it next
+      if (('username' in body) !== ('password' in body)) {
         throw fastify.httpErrors.badRequest('body must have both username and password')
       }
-      credentials = { username: body.username, password: body.password }
-    } else {
-      credentials = basicCredentials(request.headers.authorization)
-    }
+    },
+    preHandler: limitLoginByUsername
+  }, async (request, reply) => {
+    const credentials = credentialsOf(request)
     if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
 
     const row = await accounts.verifyPassword(credentials.username, credentials.password)
     if (row === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
     const user = toTesseraUser(row)
     try {
-      const issued = await accounts.issueToken(user, { device: deviceOf(request, body.device) })
+      const issued = await accounts.issueToken(user, { device: deviceOf(request, request.body.device) })
       return { user, ...issued }
     } catch (error) {
       if (error instanceof TokenLimitError) throw fastify.httpErrors.forbidden(error.message)
@@ -101,12 +121,12 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/me', {
     schema: { summary: 'The user the token belongs to', tags: ['auth'], security: [{ token: [] }], response: { 200: MeResponse, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: protect
   }, async (request) => ({ user: request.user! }))
 
   fastify.post('/logout', {
     schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: protect
   }, async (request, reply) => {
     await accounts.logout(request.user!.id, request.authToken!.id)
     return reply.code(204).send(null)
@@ -114,7 +134,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/logoutall', {
     schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: protect
   }, async (request, reply) => {
     await accounts.logoutAll(request.user!.id)
     return reply.code(204).send(null)
@@ -122,7 +142,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/logoutothers', {
     schema: { summary: "Revoke every one of the user's tokens except this one", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    preHandler: fastify.authenticate
+    onRequest: protect
   }, async (request, reply) => {
     await accounts.logoutOthers(request.user!.id, request.authToken!.id)
     return reply.code(204).send(null)
@@ -136,7 +156,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: ChangePasswordBody,
       response: { 204: NoContent, 400: ErrorResponse, 403: ErrorResponse, ...authErrors }
     },
-    preHandler: fastify.authenticate
+    onRequest: protect
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body
     const changed = await accounts.changePassword(request.user!.id, currentPassword, newPassword, request.authToken!.id)

@@ -1,9 +1,10 @@
 /** `/auth/tokens`: the caller's sessions (one per token), and revoking one of them. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
+import type { AuthRouteOptions } from './auth.js'
 import { ErrorResponse, NoContent, Session, TokenIdParams, authErrors } from './schemas.js'
 
-const routes: FastifyPluginAsyncTypebox = async (fastify) => {
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {
   const { accounts } = fastify.tessera
 
   fastify.get('/tokens', {
@@ -13,7 +14,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       security: [{ token: [] }],
       response: { 200: Type.Array(Session), ...authErrors }
     },
-    preHandler: fastify.authenticate
+    onRequest: protect
   }, async (request) => {
     const currentId = request.authToken!.id
     const sessions = await accounts.listSessions(request.user!.id)
@@ -28,7 +29,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: TokenIdParams,
       response: { 204: NoContent, 400: ErrorResponse, 404: ErrorResponse, ...authErrors }
     },
-    preHandler: fastify.authenticate
+    onRequest: protect
   }, async (request, reply) => {
     // Another user's session answers exactly like one that does not exist.
     const revoked = await accounts.revokeSession(request.params.id, request.user!.id)

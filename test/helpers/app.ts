@@ -36,7 +36,7 @@ export async function buildTestApp (
   env: Record<string, string> = {}
 ): Promise<TestApp> {
   const { url, sqlitePath } = freshDatabaseUrl(t)
-  const base = loadConfig({ DATABASE_URL: url, TESSERA_LOGIN_RATE_LIMIT: 'off', TESSERA_SWEEP_INTERVAL: 'none', ...env })
+  const base = loadConfig({ DATABASE_URL: url, TESSERA_LOGIN_RATE_LIMIT: 'off', TESSERA_TOKEN_RATE_LIMIT: 'off', TESSERA_SWEEP_INTERVAL: 'none', ...env })
   const config: Config = { ...base, settings: { ...base.settings, ...settings } }
   const app = await buildApp(config, { logger: false })
   t.teardown(() => app.close())

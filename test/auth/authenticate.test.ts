@@ -1,0 +1,92 @@
+import t from 'tap'
+import { AUTH_FAILURES } from '../../src/auth/authenticate.js'
+import { auth, buildTestApp, me, register } from '../helpers/app.js'
+
+t.test('Token and Bearer schemes both authenticate; /auth/me returns the user', async (t) => {
+  const { app } = await buildTestApp(t)
+  const { token, user } = await register(app)
+  for (const scheme of ['Token', 'Bearer', 'token', 'BEARER']) {
+    const response = await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization: `${scheme} ${token}` } })
+    t.equal(response.statusCode, 200, scheme)
+    t.same(response.json(), { user })
+  }
+})
+
+t.test('every 401 case has its own message and WWW-Authenticate: Token', async (t) => {
+  const { app } = await buildTestApp(t)
+  const { token } = await register(app)
+  const flipped = token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A')
+  const cases: Array<[string, Record<string, string>, string]> = [
+    ['no header', {}, AUTH_FAILURES.missing],
+    ['empty header', { authorization: '' }, AUTH_FAILURES.missing],
+    ['scheme only', { authorization: 'Token' }, AUTH_FAILURES.noCredentials],
+    ['scheme and a space', { authorization: 'Token ' }, AUTH_FAILURES.noCredentials],
+    ['credentials with spaces', { authorization: `Token ${token} extra` }, AUTH_FAILURES.spaces],
+    ['another scheme', { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, AUTH_FAILURES.scheme],
+    ['control character', { authorization: `Token ${token}\u0007` }, AUTH_FAILURES.characters],
+    ['not valid UTF-8 (latin1 bytes)', { authorization: `Token \u00ff\u00fe${token}` }, AUTH_FAILURES.characters],
+    ['non-ASCII text', { authorization: 'Token jetón' }, AUTH_FAILURES.characters],
+    ['mistyped (checksum)', { authorization: `Token ${flipped}` }, AUTH_FAILURES.malformed],
+    ['truncated', { authorization: `Token ${token.slice(0, -3)}` }, AUTH_FAILURES.malformed],
+    ['not a tessera token', { authorization: 'Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b' }, AUTH_FAILURES.malformed],
+    ['a 10 KB token', { authorization: `Token ${'a'.repeat(10 * 1024)}` }, AUTH_FAILURES.malformed]
+  ]
+  const messages = new Set<string>()
+  for (const [name, headers, message] of cases) {
+    const response = await app.inject({ method: 'GET', url: '/auth/me', headers })
+    t.equal(response.statusCode, 401, name)
+    t.equal(response.headers['www-authenticate'], 'Token', `${name}: WWW-Authenticate`)
+    t.same(response.json(), { statusCode: 401, error: 'Unauthorized', message }, name)
+    messages.add(message)
+  }
+  t.equal(messages.size, 6, 'distinct messages for distinct causes')
+})
+
+t.test('an unknown well-formed token is 401 "unknown or revoked"', async (t) => {
+  const { app } = await buildTestApp(t)
+  const stranger = app.tessera.accounts
+  t.ok(stranger)
+  // A token of the right format that was never issued by this database.
+  const { TokenFormat } = await import('../../src/auth/token-format.js')
+  const response = await me(app, new TokenFormat('tsr_').generate())
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().message, AUTH_FAILURES.unknown)
+  t.equal(response.headers['www-authenticate'], 'Token')
+})
+
+t.test("a deactivated user's token is refused, and kept", async (t) => {
+  const { app } = await buildTestApp(t)
+  const { token, user, tokenId } = await register(app)
+  const db = app.tessera.database.kysely
+  await db.updateTable('users').set({ deactivated_at: Date.now() }).where('id', '=', user.id).execute()
+  const response = await me(app, token)
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().message, AUTH_FAILURES.inactive)
+  t.ok(await db.selectFrom('auth_tokens').select('id').where('id', '=', tokenId).executeTakeFirst(), 'no side effect: the row stays')
+  await db.updateTable('users').set({ deactivated_at: null }).where('id', '=', user.id).execute()
+  t.equal((await me(app, token)).statusCode, 200, 'reactivated, the token works again')
+})
+
+t.test('failed authentications change nothing stored', async (t) => {
+  const { app } = await buildTestApp(t)
+  const { token } = await register(app)
+  const db = app.tessera.database.kysely
+  const before = await db.selectFrom('auth_tokens').selectAll().execute()
+  for (const authorization of ['Token', 'Token a b', `Token ${token.slice(0, -1)}x`, 'Bearer tsr_nope', 'Digest abc']) {
+    t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization } })).statusCode, 401)
+  }
+  t.same(await db.selectFrom('auth_tokens').selectAll().execute(), before)
+})
+
+t.test('every protected route refuses without a token', async (t) => {
+  const { app } = await buildTestApp(t)
+  const routes: Array<[string, string]> = [
+    ['GET', '/auth/me'], ['POST', '/auth/logout'], ['POST', '/auth/logoutall'], ['POST', '/auth/logoutothers'],
+    ['GET', '/auth/tokens'], ['POST', '/auth/password']
+  ]
+  for (const [method, url] of routes) {
+    const response = await app.inject({ method: method as 'GET', url, headers: auth('tsr_x') })
+    t.equal(response.statusCode, 401, `${method} ${url}`)
+    t.equal(response.headers['www-authenticate'], 'Token')
+  }
+})

@@ -1,0 +1,36 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { AUTH_FAILURES } from '../../src/auth/authenticate.js'
+import { buildTestApp, me, register } from '../helpers/app.js'
+
+t.test('a token dies at its expiry; presenting it then deletes it', async (t) => {
+  const { app } = await buildTestApp(t, { tokenTtl: 300 })
+  const { token, tokenId, expiry } = await register(app)
+  t.ok(expiry !== null && Date.parse(expiry) - Date.now() <= 300, 'expiry is the TTL from now')
+  t.equal((await me(app, token)).statusCode, 200)
+  await sleep(400)
+  const response = await me(app, token)
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().message, AUTH_FAILURES.expired)
+  t.equal(response.headers['www-authenticate'], 'Token')
+  const row = await app.tessera.database.kysely.selectFrom('auth_tokens').select('id').where('id', '=', tokenId).executeTakeFirst()
+  t.equal(row, undefined, 'the expired row is gone')
+  t.equal((await me(app, token)).json().message, AUTH_FAILURES.unknown, 'then it is simply unknown')
+})
+
+t.test('with TTL none, tokens never expire and expiry is null', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_TOKEN_TTL: 'none' })
+  const { token, tokenId, expiry } = await register(app)
+  t.equal(expiry, null)
+  t.equal((await me(app, token)).statusCode, 200)
+  const row = await app.tessera.database.kysely.selectFrom('auth_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
+  t.equal(row.expires_at, null)
+})
+
+t.test('the default TTL is 10 hours', async (t) => {
+  const { app } = await buildTestApp(t)
+  const before = Date.now()
+  const { expiry } = await register(app)
+  const ttl = Date.parse(expiry!) - before
+  t.ok(ttl > 10 * 3600_000 - 5000 && ttl <= 10 * 3600_000 + 5000, `ttl ${ttl} ms`)
+})

@@ -1,0 +1,72 @@
+import t from 'tap'
+import { PASSWORD, auth, buildTestApp, register, uniqueName } from '../helpers/app.js'
+
+const attempt = async (app: Awaited<ReturnType<typeof buildTestApp>>['app'], username: string, ip: string, password = 'wrong password') =>
+  await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password } })
+
+t.test('login: per client address, with 429 and Retry-After', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '3/1m' })
+  const codes = []
+  for (let i = 0; i < 4; i++) codes.push((await attempt(app, uniqueName('spray'), '10.0.0.1')).statusCode)
+  t.same(codes, [401, 401, 401, 429], 'one address cannot spray many accounts')
+  const limited = await attempt(app, uniqueName(), '10.0.0.1')
+  t.equal(limited.statusCode, 429)
+  t.same(Object.keys(limited.json()).sort(), ['error', 'message', 'statusCode'])
+  t.equal(limited.json().error, 'Too Many Requests')
+  const retryAfter = Number(limited.headers['retry-after'])
+  t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After: ${retryAfter}`)
+  t.equal((await attempt(app, uniqueName(), '10.0.0.2')).statusCode, 401, 'another address is not limited')
+})
+
+t.test('login: per username, whatever the address', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '3/1m' })
+  const username = uniqueName('victim')
+  await register(app, username)
+  const codes = []
+  for (let i = 0; i < 4; i++) codes.push((await attempt(app, username, `10.1.0.${i}`)).statusCode)
+  t.same(codes, [401, 401, 401, 429], 'many addresses cannot spray one account')
+  t.equal((await attempt(app, username.toUpperCase(), '10.1.0.99', PASSWORD)).statusCode, 429, 'the username is matched case-insensitively')
+  const basic = await app.inject({
+    method: 'POST', url: '/auth/login', remoteAddress: '10.1.0.100',
+    headers: { authorization: `Basic ${Buffer.from(`${username}:${PASSWORD}`).toString('base64')}` }
+  })
+  t.equal(basic.statusCode, 429, 'HTTP Basic logins count against the same username')
+})
+
+t.test('register: per client address', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '2/1m' })
+  const codes = []
+  for (let i = 0; i < 3; i++) {
+    codes.push((await app.inject({ method: 'POST', url: '/auth/register', remoteAddress: '10.2.0.1', payload: { username: uniqueName(), password: PASSWORD } })).statusCode)
+  }
+  t.same(codes, [201, 201, 429])
+})
+
+t.test('off disables the login limit', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: 'off' })
+  const username = uniqueName()
+  await register(app, username)
+  for (let i = 0; i < 30; i++) {
+    if ((await attempt(app, username, '10.3.0.1', PASSWORD)).statusCode !== 200) return t.fail(`attempt ${i} was refused`)
+  }
+  t.pass('30 logins in a row')
+})
+
+t.test('authenticated routes: a higher limit per token', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_TOKEN_RATE_LIMIT: '5/1m' })
+  const a = await register(app)
+  const b = await register(app)
+  const codes = []
+  for (let i = 0; i < 6; i++) codes.push((await app.inject({ method: 'GET', url: '/auth/me', headers: auth(a.token) })).statusCode)
+  t.same(codes, [200, 200, 200, 200, 200, 429])
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: auth(b.token) })).statusCode, 200, "another token's budget is its own")
+})
+
+t.test('behind a trusted proxy, limits use the forwarded client address', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '2/1m', TESSERA_TRUST_PROXY: 'true' })
+  const from = async (client: string) => (await app.inject({
+    method: 'POST', url: '/auth/login', remoteAddress: '10.9.9.9', headers: { 'x-forwarded-for': client }, payload: { username: uniqueName(), password: 'wrong password' }
+  })).statusCode
+  t.same([await from('203.0.113.1'), await from('203.0.113.1'), await from('203.0.113.1')], [401, 401, 429])
+  t.equal(await from('203.0.113.2'), 401, 'a different client behind the same proxy')
+})

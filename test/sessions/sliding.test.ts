@@ -1,0 +1,47 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { buildTestApp, me, register } from '../helpers/app.js'
+
+const sliding = { autoRefresh: true, tokenTtl: 3000, minRefreshInterval: 1000 }
+
+t.test('a token used every second with TTL 3 s lives past 6 s', async (t) => {
+  const { app } = await buildTestApp(t, sliding)
+  const { token } = await register(app)
+  const start = Date.now()
+  while (Date.now() - start < 7000) {
+    t.equal((await me(app, token)).statusCode, 200, `alive at ${Date.now() - start} ms`)
+    await sleep(1000)
+  }
+})
+
+t.test('left unused, it dies after its TTL', async (t) => {
+  const { app } = await buildTestApp(t, sliding)
+  const { token } = await register(app)
+  await sleep(3300)
+  t.equal((await me(app, token)).statusCode, 401)
+})
+
+t.test('with a max TTL of 5 s it dies by 7 s however often it is used', async (t) => {
+  const { app } = await buildTestApp(t, { ...sliding, autoRefreshMaxTtl: 5000 })
+  const { token, expiry } = await register(app)
+  const start = Date.now()
+  t.ok(Date.parse(expiry!) - start <= 3000)
+  let diedAt: number | undefined
+  while (Date.now() - start < 7000) {
+    if ((await me(app, token)).statusCode === 401) {
+      diedAt = Date.now() - start
+      break
+    }
+    await sleep(500)
+  }
+  t.ok(diedAt !== undefined && diedAt >= 4500 && diedAt <= 7000, `died at ${diedAt} ms`)
+})
+
+t.test('without auto-refresh, use does not move the expiry', async (t) => {
+  const { app } = await buildTestApp(t, { tokenTtl: 1500, minRefreshInterval: 100 })
+  const { token, tokenId, expiry } = await register(app)
+  await sleep(200)
+  await me(app, token)
+  const row = await app.tessera.database.kysely.selectFrom('auth_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
+  t.equal(row.expires_at, Date.parse(expiry!))
+})

@@ -1,0 +1,63 @@
+import t from 'tap'
+import { createAuthenticate, readToken, AuthenticationError } from '../../src/auth/authenticate.js'
+import { TokenFormat, digestToken } from '../../src/auth/token-format.js'
+import type { Accounts } from '../../src/auth/accounts.js'
+import type { CredentialStore } from '../../src/db/credentials.js'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+t.test('tokens: prefix, 256-bit base62 secret, checksum', async (t) => {
+  const format = new TokenFormat('tsr_')
+  const tokens = Array.from({ length: 200 }, () => format.generate())
+  t.equal(new Set(tokens).size, 200)
+  for (const token of tokens) {
+    t.match(token, /^tsr_[0-9A-Za-z]{49}$/)
+    t.ok(format.isWellFormed(token))
+  }
+  t.equal(format.length, 4 + 43 + 6)
+  t.ok(43 * Math.log2(62) >= 256, 'the secret carries at least 256 bits')
+  t.ok(new TokenFormat('acme_pat_').generate().startsWith('acme_pat_'))
+})
+
+t.test('a flipped, dropped or added character fails the checksum', async (t) => {
+  const format = new TokenFormat('tsr_')
+  const token = format.generate()
+  for (let i = 4; i < token.length; i++) {
+    const c = token[i] === 'a' ? 'b' : 'a'
+    t.notOk(format.isWellFormed(token.slice(0, i) + c + token.slice(i + 1)), `position ${i}`)
+  }
+  t.notOk(format.isWellFormed(token.slice(0, -1)))
+  t.notOk(format.isWellFormed(token + 'a'))
+  t.notOk(format.isWellFormed('xyz_' + token.slice(4)), 'another prefix')
+  t.notOk(format.isWellFormed(token.slice(0, -1) + '-'), 'outside the alphabet')
+})
+
+t.test('a mistyped token is refused without a database lookup', async (t) => {
+  const format = new TokenFormat('tsr_')
+  const token = format.generate()
+  const digests: Buffer[] = []
+  const credentials: CredentialStore = { find: (digest) => { digests.push(digest); return undefined } }
+  const authenticate = createAuthenticate({ format, credentials, accounts: {} as Accounts })
+  const headers: Record<string, string> = {}
+  const reply = { header: (name: string, value: string) => { headers[name] = value } } as unknown as FastifyReply
+  const request = (authorization: string) => ({ headers: { authorization } }) as unknown as FastifyRequest
+
+  const flipped = token.slice(0, -1) + (token.endsWith('a') ? 'b' : 'a')
+  await t.rejects(authenticate(request(`Token ${flipped}`), reply), new AuthenticationError('malformed'))
+  t.equal(digests.length, 0, 'no lookup for a bad checksum')
+  t.equal(headers['www-authenticate'], 'Token')
+
+  await t.rejects(authenticate(request(`Token ${token}`), reply), new AuthenticationError('unknown'))
+  t.same(digests, [digestToken(token)], 'a well-formed token is looked up, by its digest')
+})
+
+t.test('readToken', async (t) => {
+  t.equal(readToken('Token abc'), 'abc')
+  t.equal(readToken('Bearer abc'), 'abc')
+  t.equal(readToken('token   abc  '), 'abc', 'surrounding spaces are not part of the token')
+  t.throws(() => readToken(undefined), new AuthenticationError('missing'))
+  t.throws(() => readToken('Token'), new AuthenticationError('noCredentials'))
+  t.throws(() => readToken('Token a b'), new AuthenticationError('spaces'))
+  t.throws(() => readToken('Basic abc'), new AuthenticationError('scheme'))
+  t.throws(() => readToken('Token \u0000abc'), new AuthenticationError('characters'))
+  t.throws(() => readToken('Token \tabc'), new AuthenticationError('characters'))
+})
