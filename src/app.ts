@@ -75,7 +75,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: config.trustProxy,
     // A malformed session id of any length gets its 400 from the schema, not a 414 from the router.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     // Node answers 431 past 16 KiB of headers before Fastify sees them; a 10 KiB header is served.
     requestTimeout: 30_000
   }).withTypeProvider<TypeBoxTypeProvider>()
