@@ -123,8 +123,8 @@ export async function run (argv: string[], io: Io): Promise<number> {
   try {
     const [first] = argv
     if (first === undefined) {
-      writeLine(io.stderr, TOP_HELP)
-      return EXIT_USAGE
+      const names = [...new Set(COMMANDS.map((command) => command.name[0]))].join(', ')
+      throw new UsageError(`missing command: one of ${names} (see \`tessera --help\`)`)
     }
     if (first === '--help' || first === '-h' || first === 'help') {
       writeLine(io.stdout, TOP_HELP)
