@@ -76,7 +76,9 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
 
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
-  const accounts = new Accounts({ db: database.kysely, settings, passwords: new Passwords(), format, events, log: fastify.log })
+  const passwords = new Passwords()
+  await passwords.warmUp()
+  const accounts = new Accounts({ db: database.kysely, settings, passwords, format, events, log: fastify.log })
 
   fastify.decorate('tessera', { settings, events, database, accounts })
   fastify.decorate('authenticate', createAuthenticate({ format, credentials: database.credentials, accounts }))

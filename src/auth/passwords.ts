@@ -17,10 +17,15 @@ export class Passwords {
    * A hash of a random password nobody knows. Logins for unknown usernames verify against it,
    * so that they take as long as a wrong password for a real user and reveal nothing.
    */
-  readonly #dummyHash: Promise<string>
+  #dummyHash?: Promise<string>
 
-  constructor () {
-    this.#dummyHash = this.hash(randomBytes(32).toString('base64'))
+  /** Computes the dummy hash now, so that the first unknown-user login costs no more than later ones. */
+  async warmUp (): Promise<void> {
+    await this.#dummy()
+  }
+
+  #dummy (): Promise<string> {
+    return (this.#dummyHash ??= this.hash(randomBytes(32).toString('base64')))
   }
 
   hash (password: string): Promise<string> {
@@ -38,7 +43,7 @@ export class Passwords {
 
   /** Spends exactly what `verify` spends and answers false: the unknown-user path. */
   async verifyNobody (password: string): Promise<false> {
-    await this.verify(await this.#dummyHash, password)
+    await this.verify(await this.#dummy(), password)
     return false
   }
 }
