@@ -394,3 +394,25 @@ t.test(`${rawRuns} hostile requests as raw bytes to a listening server: Node's p
   t.ok([...nodeAnswers.keys()].some((key) => key.includes('clientError')), "some requests were refused by Node's parser and answered as JSON")
   await everyKnownTokenWorks(t, app, fixture)
 })
+
+// ---------------------------------------------------------------------------------------------
+
+t.test('text PostgreSQL cannot store never reaches the database: NUL in a username is a 401, control characters in a device or email a 400', async (t) => {
+  const { app } = await buildTestApp(t)
+  const username = uniqueName()
+  await register(app, username)
+  const post = async (url: string, payload: Record<string, string>, headers: Record<string, string> = {}): Promise<number> =>
+    (await app.inject({ method: 'POST', url, payload, headers })).statusCode
+  const basic = (name: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`${name}:${PASSWORD}`).toString('base64')}` })
+
+  t.equal(await post('/auth/login', { username: `${username}\u0000`, password: PASSWORD }), 401, 'NUL in a JSON username: unknown user')
+  t.equal(await post('/auth/login', {}, basic(`${username}\u0000`)), 401, 'NUL in a Basic username: unknown user')
+  for (const device of ['Pixel\u00008', 'line\nbreak', '\u001b[31mred', 'del\u007f', 'c1\u0085']) {
+    t.equal(await post('/auth/login', { username, password: PASSWORD, device }), 400, `login device ${JSON.stringify(device)}`)
+    t.equal(await post('/auth/register', { username: uniqueName(), password: PASSWORD, device }), 400, `register device ${JSON.stringify(device)}`)
+  }
+  t.equal(await post('/auth/register', { username: uniqueName(), password: PASSWORD, email: '"\u0000"@example.com' }), 400, 'a quoted email with NUL')
+  t.equal(await post('/auth/register', { username: uniqueName(), password: PASSWORD, email: '"a\tb"@example.com' }), 400, 'a quoted email with a tab')
+  t.equal(await post('/auth/login', { username, password: PASSWORD, device: 'Zoë’s Pixel 8 📱' }), 200, 'any printable text is a fine label')
+  t.equal(await post('/auth/register', { username: uniqueName(), password: PASSWORD, email: 'zoë@example.com' }), 400, 'the email format itself is unchanged (ASCII only)')
+})
