@@ -23,6 +23,8 @@ export async function insertUser (db: Db, user: NewUserRow): Promise<UserRow | u
 }
 
 export async function findUserByUsername (db: Db, username: string): Promise<UserRow | undefined> {
+  // No username holds a NUL (see the Username schema), and PostgreSQL refuses one in any text value.
+  if (username.includes('\u0000')) return undefined
   return await db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst()
 }
 

@@ -29,9 +29,17 @@ export const Password = Type.String({
   description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`
 })
 
+/**
+ * Free text that is stored and shown back (device labels, email addresses) holds no control
+ * characters: PostgreSQL refuses NUL in any text value, and a label is printed in session lists
+ * and terminals.
+ */
+const NO_CONTROL_CHARACTERS = '^\\P{Cc}*$'
+
 export const Device = Type.String({
   minLength: 1,
   maxLength: DEVICE_MAX_LENGTH,
+  pattern: NO_CONTROL_CHARACTERS,
   description: 'A label for this session, e.g. "Pixel 8"; derived from the User-Agent when absent'
 })
 
@@ -58,7 +66,7 @@ export const IssuedToken = Type.Object({
 export const RegisterBody = Type.Object({
   username: Username,
   password: Password,
-  email: Type.Optional(Type.String({ format: 'email', maxLength: 254 })),
+  email: Type.Optional(Type.String({ format: 'email', maxLength: 254, pattern: NO_CONTROL_CHARACTERS })),
   device: Type.Optional(Device)
 })
 export type RegisterBody = Static<typeof RegisterBody>
