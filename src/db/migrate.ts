@@ -1,21 +1,44 @@
-import { Migrator, type Kysely, type MigrationResultSet } from 'kysely'
+import { Migrator, PostgresAdapter, sql, type Kysely, type MigrationResultSet } from 'kysely'
 import type { Tables } from './schema.js'
 import { migrations } from '../../migrations/index.js'
 
 /**
  * Applies every pending migration. Returns the names applied; throws with the failing
  * migration's name and cause when one fails (the others of that run are rolled back where the
- * database allows it).
+ * database allows it). Safe to run from several processes at once: on PostgreSQL the migrator
+ * holds an advisory lock, on SQLite the write lock, and the second runner finds nothing to do.
  */
 export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]> {
-  const migrator = new Migrator({
-    db: kysely,
-    provider: { getMigrations: async () => migrations }
-  })
+  const migrator = await migratorFor(kysely)
   const { error, results }: MigrationResultSet = await migrator.migrateToLatest()
   if (error !== undefined) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown'
     throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
   }
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName)
+}
+
+async function migratorFor (kysely: Kysely<Tables>): Promise<Migrator> {
+  return new Migrator({
+    db: kysely,
+    provider: { getMigrations: async () => migrations },
+    migrationTableSchema: await migrationTableSchema(kysely)
+  })
+}
+
+/**
+ * Where the migration bookkeeping tables live: on PostgreSQL, the schema our own tables are
+ * created in (the first existing schema on the `search_path`). Named explicitly because Kysely,
+ * when left to guess, looks for `kysely_migration` in *every* schema of the database: another
+ * application's (or another tessera's) migrations in a neighbouring schema would make it skip
+ * creating its own table and then fail to find it.
+ */
+async function migrationTableSchema (kysely: Kysely<Tables>): Promise<string | undefined> {
+  if (!(kysely.getExecutor().adapter instanceof PostgresAdapter)) return undefined
+  const { rows } = await sql<{ schema: string | null }>`SELECT current_schema() AS schema`.execute(kysely)
+  const schema = rows[0]?.schema ?? null
+  if (schema === null) {
+    throw new Error('no schema to create the tables in: none of the schemas on the search_path exists')
+  }
+  return schema
 }
