@@ -1,5 +1,6 @@
 import { Migrator, PostgresAdapter, sql, type Kysely, type MigrationResultSet } from 'kysely'
 import type { Tables } from './schema.js'
+import { describeDatabaseError, openDatabase } from './database.js'
 import { migrations } from '../../migrations/index.js'
 
 /**
@@ -16,6 +17,12 @@ export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]
     throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
   }
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName)
+}
+
+/** The names of the migrations not yet applied to the database (all of them on an empty one). */
+export async function pendingMigrations (kysely: Kysely<Tables>): Promise<string[]> {
+  const known = await (await migratorFor(kysely)).getMigrations()
+  return known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name)
 }
 
 async function migratorFor (kysely: Kysely<Tables>): Promise<Migrator> {
@@ -41,4 +48,26 @@ async function migrationTableSchema (kysely: Kysely<Tables>): Promise<string | u
     throw new Error('no schema to create the tables in: none of the schemas on the search_path exists')
   }
   return schema
+}
+
+/**
+ * `npm run migrate` (and the CLI's `migrate`): opens the configured database, applies every
+ * pending migration, closes it. For deployments that migrate as a separate step and start the
+ * service with `TESSERA_MIGRATE_ON_START=false`.
+ *
+ * ```ts
+ * const { applied } = await runMigrations(loadConfig())
+ * console.log(applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`)
+ * ```
+ * @throws {Error} naming the database (never its password) when it cannot be reached or a migration fails.
+ */
+export async function runMigrations (config: { databaseUrl: string }): Promise<{ applied: string[], database: string }> {
+  const database = openDatabase(config.databaseUrl, { poolSize: 1 })
+  try {
+    return { applied: await migrateToLatest(database.kysely), database: database.description }
+  } catch (error) {
+    throw describeDatabaseError(config.databaseUrl, error)
+  } finally {
+    await database.close()
+  }
 }
