@@ -23,6 +23,9 @@ export async function insertUser (db: Db, user: NewUserRow): Promise<UserRow | u
 }
 
 export async function findUserByUsername (db: Db, username: string): Promise<UserRow | undefined> {
+  // No stored username holds U+0000 (registration refuses it), and PostgreSQL refuses it in any
+  // text parameter with an error: answer "no such user" here, the same on both databases.
+  if (username.includes('\u0000')) return undefined
   return await db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst()
 }
 

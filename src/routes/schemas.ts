@@ -32,7 +32,9 @@ export const Password = Type.String({
 export const Device = Type.String({
   minLength: 1,
   maxLength: DEVICE_MAX_LENGTH,
-  description: 'A label for this session, e.g. "Pixel 8"; derived from the User-Agent when absent'
+  // No control characters: a label is shown in session lists, and PostgreSQL cannot store U+0000.
+  pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+  description: 'A label for this session, e.g. "Pixel 8", without control characters; derived from the User-Agent when absent'
 })
 
 export const User = Type.Object({
