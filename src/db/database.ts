@@ -99,6 +99,7 @@ const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND
 function isConnectionError (error: unknown): boolean {
   if (!(error instanceof Error)) return false
   if (error instanceof AggregateError) return error.errors.some(isConnectionError)
+  if (error.cause !== undefined && isConnectionError(error.cause)) return true
   const code = (error as { code?: unknown }).code
   if (typeof code === 'string' && (CONNECTION_ERROR_CODES.has(code) || /^(08|28)/.test(code) ||
     ['3D000', '57P03', '53300'].includes(code))) return true

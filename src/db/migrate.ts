@@ -13,7 +13,9 @@ export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]
   const migrator = await migratorFor(kysely)
   const { error, results }: MigrationResultSet = await migrator.migrateToLatest()
   if (error !== undefined) {
-    const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown'
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName
+    // Before any migration ran (the database unreachable, the bookkeeping tables not creatable).
+    if (failed === undefined) throw error
     throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
   }
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName)
