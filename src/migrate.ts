@@ -6,17 +6,20 @@
 import { ConfigError, loadConfig } from './config.js'
 import { runMigrations } from './db/migrate.js'
 
-async function main (): Promise<void> {
-  const { applied, database } = await runMigrations(loadConfig())
-  process.stdout.write(applied.length === 0
-    ? `${database}: already up to date\n`
-    : `${database}: applied ${applied.join(', ')}\n`)
+type Env = Record<string, string | undefined>
+
+/** Runs the command against `env`; writes a one-line report or error and returns the exit code. */
+export async function migrateCommand (env: Env, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  try {
+    const { applied, database } = await runMigrations(loadConfig(env))
+    out.write(applied.length === 0 ? `${database}: already up to date\n` : `${database}: applied ${applied.join(', ')}\n`)
+    return 0
+  } catch (error) {
+    err.write(`tessera: ${error instanceof ConfigError || error instanceof Error ? error.message : String(error)}\n`)
+    return 1
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    const message = error instanceof ConfigError || error instanceof Error ? error.message : String(error)
-    process.stderr.write(`tessera: ${message}\n`)
-    process.exit(1)
-  })
+  process.exitCode = await migrateCommand(process.env, process.stdout, process.stderr)
 }
