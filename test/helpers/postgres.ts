@@ -39,7 +39,7 @@ function startAdmin (): Admin {
 }
 
 /** Runs one statement on the test server and waits for it, synchronously. */
-function runSync (statement: string): void {
+export function runSync (statement: string): void {
   admin ??= startAdmin()
   Atomics.store(admin.signal, 0, 0)
   admin.worker.postMessage(statement)
@@ -54,12 +54,15 @@ function runSync (statement: string): void {
 
 /**
  * Creates an empty schema and returns a URL whose connections use it (and only it) through
- * `search_path`; `drop` removes the schema and every table in it.
+ * `search_path`, and carry its name as `application_name`; `drop` removes the schema and every
+ * table in it.
  */
 export function createTestSchema (): { url: string, schema: string, drop: () => void } {
   const schema = `tessera_test_${process.pid}_${randomBytes(4).toString('hex')}`
   runSync(`CREATE SCHEMA ${schema}`)
   const url = new URL(TEST_POSTGRES_URL)
   url.searchParams.set('options', `-c search_path=${schema}`)
+  // Named after the schema, so that a test can find (and cut) its own app's connections.
+  url.searchParams.set('application_name', schema)
   return { url: url.toString(), schema, drop: () => runSync(`DROP SCHEMA IF EXISTS ${schema} CASCADE`) }
 }
