@@ -6,8 +6,9 @@ import { migrations } from '../../migrations/index.js'
 /**
  * Applies every pending migration. Returns the names applied; throws with the failing
  * migration's name and cause when one fails (the others of that run are rolled back where the
- * database allows it). Safe to run from several processes at once: on PostgreSQL the migrator
- * holds an advisory lock, on SQLite the write lock, and the second runner finds nothing to do.
+ * database allows it). On PostgreSQL several processes may run it at once (instances starting
+ * together): the migrator holds an advisory lock in one transaction, and the later runners find
+ * nothing to do. Kysely takes no such lock on SQLite: there, migrate from one process at a time.
  */
 export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]> {
   const migrator = await migratorFor(kysely)
