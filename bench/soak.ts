@@ -79,7 +79,7 @@ interface Server {
 
 async function startServer (root: string, databasePath: string): Promise<Server> {
   const port = await freePort()
-  const child = spawn(process.execPath, [join(root, 'dist/src/server.js')], {
+  const child = spawn(process.execPath, [join(root, 'dist/src/cli/bin.js'), 'serve'], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: `sqlite:${databasePath}`,

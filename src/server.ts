@@ -1,24 +1,37 @@
 /**
- * The service's lifecycle, for `tessera serve` (and so `npm start`): build the app, listen, and
- * close gracefully on SIGINT/SIGTERM: stop accepting connections, let in-flight requests finish,
- * close the database, exit 0. A second signal, or requests still running after `GRACE_MS`, exit 1.
+ * The service's lifecycle, for `tessera serve` (and so `npm start`): build the app (applying
+ * pending migrations unless `TESSERA_MIGRATE_ON_START=false`, else checking that none is pending),
+ * listen, and close gracefully on SIGINT/SIGTERM: stop accepting connections, let in-flight
+ * requests finish, close the database, exit 0. A second signal, or requests still running after
+ * `GRACE_MS`, exit 1.
  */
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
-import { describeUrl } from './db/database.js'
+import { describeDatabaseError, describeUrl } from './db/database.js'
+import { pendingMigrations } from './db/migrate.js'
 
 /** How long in-flight requests get to finish after a shutdown signal. */
 export const GRACE_MS = 10_000
 
 /** Resolves once listening; the process then lives until a signal closes it. */
 export async function serve (config: Config): Promise<void> {
-  let app
+  let app: FastifyInstance | undefined
+  let pending: string[] = []
   try {
     app = await buildApp(config)
+    // Migrating at start proved the database reachable and current; without it, check both here,
+    // so that a wrong host or a forgotten `npm run migrate` stops startup, not the first requests.
+    if (!config.migrateOnStart) pending = await pendingMigrations(app.tessera.database.kysely)
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error)
-    throw new Error(`cannot open the database ${describeUrl(config.databaseUrl)}: ${reason}`, { cause: error })
+    await app?.close()
+    throw describeDatabaseError(config.databaseUrl, error)
+  }
+  if (pending.length > 0) {
+    await app.close()
+    throw new Error(`the database ${describeUrl(config.databaseUrl)} is not migrated (pending: ${pending.join(', ')}): ` +
+      'run `npm run migrate` first, or start with TESSERA_MIGRATE_ON_START=true')
   }
   const grace = closeWithGrace({ delay: GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')

@@ -11,7 +11,7 @@
  * SQLite only, whatever TESSERA_TEST_DATABASE says: it is about what a SQLite file holds after the
  * process writing it dies (WAL, synchronous=FULL).
  *
- * It runs the built server, `node dist/src/server.js`, as production does: `npm ci` builds it
+ * It runs the built server, `node dist/src/cli/bin.js serve`, as production does: `npm ci` builds it
  * (`prepare`); after changing src/ locally, run `npm run build` first. The test refuses to run
  * against a dist/ older than src/ rather than test stale code.
  */
@@ -26,7 +26,7 @@ import SQLite from 'better-sqlite3'
 import t from 'tap'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const SERVER = join(ROOT, 'dist/src/server.js')
+const SERVER = join(ROOT, 'dist/src/cli/bin.js')
 const CYCLES = Number(process.env.TESSERA_CRASH_CYCLES ?? 4)
 const USERS = 4
 const PASSWORD = 'crash test password'
@@ -65,7 +65,7 @@ interface Server {
 }
 
 async function startServer (databasePath: string): Promise<Server> {
-  const child = spawn(process.execPath, [SERVER], {
+  const child = spawn(process.execPath, [SERVER, 'serve'], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: `sqlite:${databasePath}`,

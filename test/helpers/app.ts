@@ -1,7 +1,10 @@
 /**
  * Builds the real service app for a test, on a fresh database, and closes it after the test.
- * SQLite by default (a temporary file, so that a second connection — the CLI's, another
- * process's — can open it too); PostgreSQL when TESSERA_TEST_DATABASE_URL points at a server.
+ * The whole suite runs once per dialect (`npm run test:sqlite`, `npm run test:postgres`):
+ * - SQLite (the default): a temporary file, so that a second connection (the CLI's, another
+ *   process's) can open it too;
+ * - PostgreSQL, with `TESSERA_TEST_DATABASE=postgres`: a fresh schema on the server at
+ *   `TESSERA_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`), dropped after.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,7 +12,9 @@ import { join } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
+import type { Dialect } from '../../src/db/database.js'
 import type { TesseraSettings } from '../../src/settings.js'
+import { createTestSchema } from './postgres.js'
 
 export interface TestContext {
   teardown: (fn: () => unknown) => void
@@ -22,8 +27,24 @@ export interface TestApp {
   sqlitePath: string | undefined
 }
 
+function testDialect (): Dialect {
+  const chosen = process.env.TESSERA_TEST_DATABASE ?? 'sqlite'
+  if (chosen !== 'sqlite' && chosen !== 'postgres') {
+    throw new Error(`TESSERA_TEST_DATABASE=${JSON.stringify(chosen)}: expected sqlite or postgres`)
+  }
+  return chosen
+}
+
+/** The database this run of the suite uses. Tests that only make sense on one dialect check it. */
+export const TEST_DIALECT: Dialect = testDialect()
+
 /** A fresh database URL for one test, removed after it. */
 export function freshDatabaseUrl (t: TestContext): { url: string, sqlitePath: string | undefined } {
+  if (TEST_DIALECT === 'postgres') {
+    const { url, drop } = createTestSchema()
+    t.teardown(drop)
+    return { url, sqlitePath: undefined }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'tessera-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const sqlitePath = join(dir, 'tessera.db')
@@ -35,7 +56,10 @@ export async function buildTestApp (
   settings: Partial<TesseraSettings> = {},
   env: Record<string, string> = {}
 ): Promise<TestApp> {
-  const { url, sqlitePath } = freshDatabaseUrl(t)
+  // A test that passes its own DATABASE_URL (several apps on one database) gets no fresh one.
+  const { url, sqlitePath } = env.DATABASE_URL === undefined
+    ? freshDatabaseUrl(t)
+    : { url: env.DATABASE_URL, sqlitePath: env.DATABASE_URL.startsWith('sqlite:') ? env.DATABASE_URL.slice('sqlite:'.length) : undefined }
   const base = loadConfig({ DATABASE_URL: url, TESSERA_LOGIN_RATE_LIMIT: 'off', TESSERA_TOKEN_RATE_LIMIT: 'off', TESSERA_SWEEP_INTERVAL: 'none', ...env })
   const config: Config = { ...base, settings: { ...base.settings, ...settings } }
   const app = await buildApp(config, { logger: false })

@@ -36,7 +36,7 @@ t.test('the periodic sweep runs when an interval is set', async (t) => {
 })
 
 t.test('events: login, logout, logout-all, logout-others, expiry, revocation, password change', async (t) => {
-  const { app } = await buildTestApp(t, { tokenTtl: 300 })
+  const { app } = await buildTestApp(t, { tokenTtl: 2000 })
   const seen: Array<[keyof TesseraEvents, unknown]> = []
   for (const name of ['userCreated', 'login', 'logout', 'logoutAll', 'logoutOthers', 'sessionRevoked', 'tokenExpired', 'passwordChanged'] as const) {
     app.tessera.events.on(name, (payload: unknown) => seen.push([name, payload]))
@@ -69,7 +69,7 @@ t.test('events: login, logout, logout-all, logout-others, expiry, revocation, pa
     ['logoutAll', { userId, revoked: 1 }]
   ])
   const d = await login(app, username, 'another long password')
-  await sleep(350)
+  await sleep(2100)
   await me(app, d.token)
   t.same(seen.splice(1), [['tokenExpired', { userId, tokenId: d.tokenId }]])
 })
