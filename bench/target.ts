@@ -1,0 +1,64 @@
+/**
+ * Starts the server under test (`bench/server.ts`) in a process of its own, on loopback, and
+ * reads its CPU time and memory. Every server runs the real service on a SQLite file, with
+ * logging at `warn` (so that log lines do not dilute what is measured) and rate limits off (the
+ * load comes from one address, with few tokens).
+ */
+import { fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { ServerUsage, UsageRequest } from './ipc.js'
+
+const SERVER = fileURLToPath(new URL('./server.js', import.meta.url))
+
+export interface Target {
+  readonly url: string
+  readonly pid: number
+  /** The server's CPU time and memory, read inside it. */
+  usage: () => Promise<ServerUsage>
+  stop: () => Promise<void>
+}
+
+/** Settings every benchmarked server gets unless a scenario overrides them. */
+const BENCH_ENV: Record<string, string> = {
+  LOG_LEVEL: 'warn',
+  TESSERA_LOGIN_RATE_LIMIT: 'off',
+  TESSERA_TOKEN_RATE_LIMIT: 'off',
+  TESSERA_SWEEP_INTERVAL: 'none',
+  // No lastUsedAt writes during a run unless a scenario asks for them (the revocation scenario does).
+  TESSERA_MIN_REFRESH_INTERVAL: '1d'
+}
+
+export async function startTarget (databaseUrl: string, env: Record<string, string> = {}): Promise<Target> {
+  const child = fork(SERVER, [], {
+    env: { PATH: process.env.PATH ?? '', ...BENCH_ENV, DATABASE_URL: databaseUrl, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    const onExit = (code: number | null): void => reject(new Error(`the bench server exited with code ${code} before listening`))
+    child.once('exit', onExit)
+    child.once('message', (message: { address: string }) => {
+      child.off('exit', onExit)
+      resolve(message.address)
+    })
+  })
+  const pending = new Map<number, (usage: ServerUsage) => void>()
+  let lastId = 0
+  child.on('message', (usage: ServerUsage) => {
+    pending.get(usage.id)?.(usage)
+    pending.delete(usage.id)
+  })
+  return {
+    url,
+    pid: child.pid!,
+    usage: async () => await new Promise((resolve) => {
+      const id = ++lastId
+      pending.set(id, resolve)
+      child.send({ id } satisfies UsageRequest)
+    }),
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.disconnect()
+      await exited
+    }
+  }
+}
