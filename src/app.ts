@@ -86,7 +86,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(sensible)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
-  const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize })
+  const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize })
   app.addHook('onClose', async () => await database.close())
   await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
 

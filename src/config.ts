@@ -4,7 +4,7 @@
  * one line per problem instead of surfacing later as a confusing failure.
  */
 import {
-  DEFAULT_SETTINGS, DURATION_FORMS, TOKEN_PREFIX_PATTERN, formatDuration, parseDuration,
+  DEFAULT_SETTINGS, DEFAULT_TOKEN_CACHE_SIZE, DURATION_FORMS, TOKEN_PREFIX_PATTERN, formatDuration, parseDuration,
   parseOptionalDuration, parseRate, type TesseraSettings
 } from './settings.js'
 
@@ -19,6 +19,8 @@ export interface Config {
   trustProxy: boolean | string
   /** Most connections a PostgreSQL pool opens (ignored on SQLite). */
   dbPoolSize: number
+  /** Most credentials the SQLite token cache holds; 0 turns it off (ignored on PostgreSQL). */
+  tokenCacheSize: number
   /** Apply pending migrations before listening. */
   migrateOnStart: boolean
   settings: TesseraSettings
@@ -72,6 +74,7 @@ export const VARIABLES = {
     parse: (t: string): boolean | string | undefined => boolean(t) ?? (t.length > 0 ? t : undefined)
   },
   TESSERA_DB_POOL_SIZE: { default: '10', expected: 'a whole number from 1 to 1000', parse: integer(1, 1000) },
+  TESSERA_TOKEN_CACHE_SIZE: { default: String(DEFAULT_TOKEN_CACHE_SIZE), expected: 'a whole number from 0 to 10000000', parse: integer(0, 10_000_000) },
   TESSERA_MIGRATE_ON_START: { default: 'true', expected: 'true or false', parse: boolean },
   TESSERA_TOKEN_TTL: {
     default: formatDuration(DEFAULT_SETTINGS.tokenTtl),
@@ -137,6 +140,7 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel: v.LOG_LEVEL,
     trustProxy: v.TESSERA_TRUST_PROXY,
     dbPoolSize: v.TESSERA_DB_POOL_SIZE,
+    tokenCacheSize: v.TESSERA_TOKEN_CACHE_SIZE,
     migrateOnStart: v.TESSERA_MIGRATE_ON_START,
     settings: {
       tokenTtl: v.TESSERA_TOKEN_TTL,

@@ -51,6 +51,12 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   sweepInterval: null
 })
 
+/**
+ * Credentials the SQLite token cache holds by default (an option of `openDatabase`, not of the
+ * plugin: the cache belongs to the database connection). Past it, the cache starts over.
+ */
+export const DEFAULT_TOKEN_CACHE_SIZE = 10_000
+
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 const DURATION = /^(\d{1,15})(ms|s|m|h|d)$/
 

@@ -1,5 +1,9 @@
 import SQLite from 'better-sqlite3'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
+import { changeSignalFor } from '../src/db/change-signal.js'
 import { auth, buildTestApp, login, me, register, uniqueName } from './helpers/app.js'
 
 // The SQLite credential cache must never let a revoked token live for one more request, whoever
@@ -40,4 +44,88 @@ t.test('revocations by this process are honoured on the very next request', asyn
   t.equal((await me(app, a.token)).statusCode, 401)
   await app.tessera.database.kysely.deleteFrom('auth_tokens').where('id', '=', b.tokenId).execute()
   t.equal((await me(app, b.token)).statusCode, 401, 'a delete through Kysely directly, too')
+})
+
+t.test('concurrent requests share one look at the database, and each gets its own answer', async (t) => {
+  const { app, sqlitePath } = await buildTestApp(t)
+  const username = uniqueName()
+  const tokens = [await register(app, username), ...await Promise.all([1, 2, 3].map(async () => await login(app, username)))]
+  const revoked = tokens.slice(0, 2)
+  const live = tokens.slice(2)
+  for (const { token } of tokens) t.equal((await me(app, token)).statusCode, 200, 'warm the cache')
+
+  // Revoked by another connection where there is a file (SQLite), else through the API.
+  if (sqlitePath !== undefined) {
+    const outside = new SQLite(sqlitePath)
+    t.teardown(() => outside.close())
+    for (const { tokenId } of revoked) outside.prepare('DELETE FROM auth_tokens WHERE id = ?').run(tokenId)
+  } else {
+    for (const { tokenId } of revoked) await app.inject({ method: 'DELETE', url: `/auth/tokens/${tokenId}`, headers: auth(live[0]!.token) })
+  }
+  const burst = [...revoked, ...live, ...revoked, ...live].map(({ token }) => ({ token, revoked: revoked.some((r) => r.token === token) }))
+  const answers = await Promise.all(burst.map(async ({ token }) => (await me(app, token)).statusCode))
+  t.same(answers, burst.map(({ revoked }) => revoked ? 401 : 200), 'revoked tokens refused, live ones served, in one burst')
+})
+
+t.test('the cache size: 1 keeps every answer right, 0 turns the cache off', async (t) => {
+  for (const size of ['1', '0']) {
+    await t.test(`TESSERA_TOKEN_CACHE_SIZE=${size}`, async (t) => {
+      const { app, sqlitePath } = await buildTestApp(t, {}, { TESSERA_TOKEN_CACHE_SIZE: size })
+      const username = uniqueName()
+      const first = await register(app, username)
+      const second = await login(app, username)
+      for (let i = 0; i < 3; i++) {
+        t.equal((await me(app, first.token)).statusCode, 200)
+        t.equal((await me(app, second.token)).statusCode, 200)
+      }
+      if (sqlitePath === undefined) return
+      const outside = new SQLite(sqlitePath)
+      t.teardown(() => outside.close())
+      outside.prepare('DELETE FROM auth_tokens WHERE id = ?').run(first.tokenId)
+      t.equal((await me(app, first.token)).statusCode, 401, 'revoked by another connection')
+      t.equal((await me(app, second.token)).statusCode, 200)
+    })
+  }
+})
+
+t.test('the change signal: the WAL-index header moves on every commit, whoever makes it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-signal-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'signal.db')
+  const own = new SQLite(path)
+  own.pragma('journal_mode = WAL')
+  own.exec('CREATE TABLE t (x)')
+  const other = new SQLite(path)
+  t.teardown(() => { other.close(); own.close() })
+  const signal = changeSignalFor(own, path)
+  if (signal === undefined) return t.fail('a WAL database has a change signal')
+  t.teardown(() => signal.close())
+
+  t.equal(signal.changed(), true, 'the first call reports a change: nothing was seen yet')
+  t.equal(signal.changed(), false, 'then nothing until a commit')
+  other.prepare('INSERT INTO t VALUES (1)').run()
+  t.equal(signal.changed(), true, "another connection's commit")
+  t.equal(signal.changed(), false)
+  other.prepare('SELECT * FROM t').all()
+  own.prepare('SELECT * FROM t').all()
+  t.equal(signal.changed(), false, 'reads are not changes')
+  own.prepare('INSERT INTO t VALUES (2)').run()
+  t.equal(signal.changed(), true, "this connection's own commit")
+  other.transaction(() => { other.prepare('DELETE FROM t').run() })()
+  t.equal(signal.changed(), true, 'a transaction')
+  other.exec('BEGIN; INSERT INTO t VALUES (3); ROLLBACK')
+  t.equal(signal.changed(), false, 'a rolled-back transaction is no change')
+
+  const memory = new SQLite(':memory:')
+  t.teardown(() => memory.close())
+  const ownOnly = changeSignalFor(memory, ':memory:')!
+  t.equal(ownOnly.changed(), true)
+  t.equal(ownOnly.changed(), false)
+  memory.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)')
+  t.equal(ownOnly.changed(), true, 'an in-memory database can only change through its own connection')
+
+  const rollbackJournal = new SQLite(join(dir, 'delete-mode.db'))
+  t.teardown(() => rollbackJournal.close())
+  rollbackJournal.pragma('journal_mode = DELETE')
+  t.equal(changeSignalFor(rollbackJournal, join(dir, 'delete-mode.db')), undefined, 'no WAL, no signal: the cache stays off')
 })

@@ -11,6 +11,8 @@ t.test('defaults', async (t) => {
   t.equal(config.settings.tokenTtl, 10 * 3600_000)
   t.equal(config.settings.registration, 'open')
   t.same(config.settings, { ...DEFAULT_SETTINGS, sweepInterval: 3600_000 })
+  t.equal(config.tokenCacheSize, 10_000)
+  t.equal(loadConfig({ TESSERA_TOKEN_CACHE_SIZE: '0' }).tokenCacheSize, 0, '0 turns the token cache off')
 })
 
 t.test('durations, none and off', async (t) => {
@@ -40,7 +42,8 @@ t.test('durations, none and off', async (t) => {
 t.test('bad values are refused, each named with what was expected', async (t) => {
   const bad: Record<string, string> = {
     PORT: '70000', TESSERA_TOKEN_TTL: '10 hours', TESSERA_REGISTRATION: 'maybe', DATABASE_URL: 'mysql://x',
-    TESSERA_LOGIN_RATE_LIMIT: 'lots', TESSERA_TOKEN_LIMIT_PER_USER: '0', TESSERA_TOKEN_PREFIX: 'has space'
+    TESSERA_LOGIN_RATE_LIMIT: 'lots', TESSERA_TOKEN_LIMIT_PER_USER: '0', TESSERA_TOKEN_PREFIX: 'has space',
+    TESSERA_TOKEN_CACHE_SIZE: '-1'
   }
   try {
     loadConfig(bad)

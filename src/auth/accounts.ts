@@ -191,7 +191,7 @@ export class Accounts {
   /** Deletes a token that was presented after its expiry. */
   async expire (credential: Credential): Promise<void> {
     if (await tokens.deleteToken(this.#db, credential.tokenId)) {
-      this.#emit('tokenExpired', { userId: credential.userId, tokenId: credential.tokenId })
+      this.#emit('tokenExpired', { userId: credential.user.id, tokenId: credential.tokenId })
     }
   }
 

@@ -10,8 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Credential, CredentialStore } from '../db/credentials.js'
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/errors.js'
 import type { Accounts } from './accounts.js'
-import { digestToken, type TokenFormat } from './token-format.js'
-import type { TesseraUser } from './user.js'
+import { tokenDigest, type TokenFormat } from './token-format.js'
 
 /** The token a request was authenticated with (never its secret). */
 export interface AuthToken {
@@ -79,7 +78,7 @@ export function createAuthenticate ({ format, credentials, accounts }: Authentic
     const token = readToken(header)
     if (!format.isWellFormed(token)) throw new AuthenticationError('malformed')
 
-    const credential = await credentials.find(digestToken(token))
+    const credential = await credentials.find(tokenDigest(token))
     if (credential === undefined) throw new AuthenticationError('unknown')
 
     const now = Date.now()
@@ -101,16 +100,8 @@ export function createAuthenticate ({ format, credentials, accounts }: Authentic
       else if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
       throw error
     }
-    request.user = userOf(credential)
+    // A copy: the credential may be cached and shared, and a handler may add to its request's user.
+    request.user = { ...credential.user }
     request.authToken = { id: credential.tokenId, createdAt: credential.tokenCreatedAt, expiresAt: credential.expiresAt }
-  }
-}
-
-function userOf (credential: Credential): TesseraUser {
-  return {
-    id: credential.userId,
-    username: credential.username,
-    email: credential.email,
-    createdAt: new Date(credential.userCreatedAt).toISOString()
   }
 }

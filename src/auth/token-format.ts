@@ -9,7 +9,6 @@
  *   in URLs, headers or shells.
  */
 import { hash, randomBytes } from 'node:crypto'
-import { crc32 } from 'node:zlib'
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 const SECRET_LENGTH = 43
@@ -19,6 +18,28 @@ const UNBIASED_LIMIT = 248
 
 /** The format version stored with each token (`auth_tokens.format`): SHA-256 of the whole token text. */
 export const TOKEN_FORMAT_VERSION = 1
+
+/** Each character code's base62 digit, or -1 outside the alphabet. */
+const DIGIT_OF = new Int8Array(128).fill(-1)
+for (let i = 0; i < ALPHABET.length; i++) DIGIT_OF[ALPHABET.charCodeAt(i)] = i
+
+/** The CRC-32 (IEEE) lookup table. */
+const CRC_TABLE = new Int32Array(256)
+for (let n = 0; n < 256; n++) {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  CRC_TABLE[n] = c
+}
+
+/**
+ * CRC-32 of the first `end` characters of an ASCII string. Computed here, over character codes,
+ * because the check runs on every authenticated request: no string is encoded or allocated.
+ */
+function crc32Ascii (text: string, end: number): number {
+  let crc = -1
+  for (let i = 0; i < end; i++) crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8)
+  return (crc ^ -1) >>> 0
+}
 
 function randomBase62 (length: number): string {
   let out = ''
@@ -31,25 +52,15 @@ function randomBase62 (length: number): string {
   return out
 }
 
+/** The checksum of `body`: its CRC-32 in `CHECKSUM_LENGTH` base62 digits, most significant first. */
 function checksumOf (body: string): string {
-  let value = crc32(body)
+  let value = crc32Ascii(body, body.length)
   let out = ''
   for (let i = 0; i < CHECKSUM_LENGTH; i++) {
     out = ALPHABET[value % 62] + out
     value = Math.floor(value / 62)
   }
   return out
-}
-
-function isBase62 (text: string, from: number): boolean {
-  for (let i = from; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    const digit = c >= 48 && c <= 57
-    const upper = c >= 65 && c <= 90
-    const lower = c >= 97 && c <= 122
-    if (!(digit || upper || lower)) return false
-  }
-  return true
 }
 
 export class TokenFormat {
@@ -68,13 +79,36 @@ export class TokenFormat {
   /** Whether `token` has this format's prefix, length, alphabet and a matching checksum. */
   isWellFormed (token: string): boolean {
     if (token.length !== this.length || !token.startsWith(this.prefix)) return false
-    if (!isBase62(token, this.prefix.length)) return false
     const split = this.length - CHECKSUM_LENGTH
-    return checksumOf(token.slice(0, split)) === token.slice(split)
+    for (let i = this.prefix.length; i < split; i++) {
+      if ((DIGIT_OF[token.charCodeAt(i)] ?? -1) < 0) return false
+    }
+    // The checksum's digits, read back into a number, must equal the CRC of the rest.
+    let checksum = 0
+    for (let i = split; i < this.length; i++) {
+      const digit = DIGIT_OF[token.charCodeAt(i)] ?? -1
+      if (digit < 0) return false
+      checksum = checksum * 62 + digit
+    }
+    return checksum === crc32Ascii(token, split)
   }
 }
 
-/** The SHA-256 digest under which a token is stored and looked up. */
+/**
+ * The SHA-256 digest under which a token is stored and looked up, as a binary string (one character per byte):
+ * on the per-request path a string costs a fraction of a `Buffer` (which the hash would have to
+ * allocate outside V8's heap), and it serves directly as a cache key.
+ */
+export function tokenDigest (token: string): string {
+  return hash('sha256', token, 'binary')
+}
+
+/** A digest as the database stores it: 32 bytes. */
+export function digestBytes (digest: string): Buffer {
+  return Buffer.from(digest, 'binary')
+}
+
+/** The stored form of a token's digest, for inserting it. */
 export function digestToken (token: string): Buffer {
-  return hash('sha256', token, 'buffer')
+  return digestBytes(tokenDigest(token))
 }

@@ -2,19 +2,43 @@
  * The one query on the hot path: find a token by its digest, joined to its user.
  *
  * The SQL is built once with Kysely and compiled at startup, never per request. On SQLite it runs
- * as a better-sqlite3 statement prepared once, in front of a cache that is exact: every request
- * first reads the connection's change counters (`total_changes()` counts this connection's
- * writes, `PRAGMA data_version` moves when any other connection — the CLI, another process —
- * commits), and any change empties the cache. A revocation made anywhere is therefore honoured on
- * the very next request, while an unchanged database costs one tiny statement instead of a join.
- * PostgreSQL cannot offer that signal without a round trip, so there every request queries.
+ * as a better-sqlite3 statement prepared once, behind a cache that is exact: before answering, it
+ * asks a change signal (`change-signal.ts`: one read of the WAL-index header, which every commit
+ * rewrites, whoever makes it — this process, the CLI, another process) whether anything was
+ * committed, and empties itself if so. A revocation made anywhere is therefore honoured on the
+ * very next request. The lookups of one event-loop turn share that one look (see
+ * `#answerWaiting`): on a busy server a request costs a map lookup, not a transaction.
+ * PostgreSQL cannot offer such a signal without a round trip, so there every request queries.
  */
 import type SQLite from 'better-sqlite3'
 import { CompiledQuery, type Kysely } from 'kysely'
+import { digestBytes } from '../auth/token-format.js'
+import { toTesseraUser, type TesseraUser } from '../auth/user.js'
+import { changeSignalFor, type ChangeSignal } from './change-signal.js'
 import type { Tables } from './schema.js'
 
 /** A token and its user, as the authentication hook needs them. */
 export interface Credential {
+  tokenId: string
+  tokenCreatedAt: number
+  expiresAt: number | null
+  lastUsedAt: number | null
+  deactivatedAt: number | null
+  /** The user as `request.user` shows it, built once per lookup (not per request). */
+  user: TesseraUser
+}
+
+export interface CredentialStore {
+  /**
+   * The credential stored under `digest` (see `tokenDigest`), if any. The result may be shared
+   * with later calls: do not modify it.
+   */
+  find: (digest: string) => Credential | undefined | Promise<Credential | undefined>
+  close: () => void
+}
+
+/** The row the lookup query returns. */
+interface CredentialRow {
   tokenId: string
   userId: number
   tokenCreatedAt: number
@@ -25,14 +49,6 @@ export interface Credential {
   userCreatedAt: number
   deactivatedAt: number | null
 }
-
-export interface CredentialStore {
-  /** The credential stored under `digest`, if any. Synchronous where the driver is. */
-  find: (digest: Buffer) => Credential | undefined | Promise<Credential | undefined>
-}
-
-/** Entries kept at most; past this the cache starts over rather than grow without bound. */
-const CACHE_LIMIT = 10_000
 
 function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
   return kysely
@@ -53,8 +69,20 @@ function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
     .compile()
 }
 
+function credentialOf (row: CredentialRow | undefined): Credential | undefined {
+  if (row === undefined) return undefined
+  return {
+    tokenId: row.tokenId,
+    tokenCreatedAt: row.tokenCreatedAt,
+    expiresAt: row.expiresAt,
+    lastUsedAt: row.lastUsedAt,
+    deactivatedAt: row.deactivatedAt,
+    user: toTesseraUser({ id: row.userId, username: row.username, email: row.email, created_at: row.userCreatedAt })
+  }
+}
+
 type StoreOptions =
-  | { dialect: 'sqlite', kysely: Kysely<Tables>, sqlite: SQLite.Database }
+  | { dialect: 'sqlite', kysely: Kysely<Tables>, sqlite: SQLite.Database, path: string, cacheSize: number }
   | { dialect: 'postgres', kysely: Kysely<Tables> }
 
 export function createCredentialStore (options: StoreOptions): CredentialStore {
@@ -62,48 +90,88 @@ export function createCredentialStore (options: StoreOptions): CredentialStore {
   if (options.dialect === 'postgres') {
     const { kysely } = options
     return {
-      find: async (digest) => (await kysely.executeQuery<Credential>(CompiledQuery.raw(sql, [digest]))).rows[0]
+      find: async (digest) =>
+        credentialOf((await kysely.executeQuery<CredentialRow>(CompiledQuery.raw(sql, [digestBytes(digest)]))).rows[0]),
+      close: () => {}
     }
   }
-  return new CachedSqliteCredentials(options.sqlite, sql)
+  return new SqliteCredentials(options.sqlite, options.path, sql, options.cacheSize)
 }
 
-class CachedSqliteCredentials implements CredentialStore {
-  readonly #sqlite: SQLite.Database
-  readonly #sql: string
-  readonly #cache = new Map<string, Credential>()
-  #ownWrites = -1
-  #othersWrites = -1
-  // Prepared on first use: the tables may not exist until the migrations have run.
-  #statements?: { lookup: SQLite.Statement<[Buffer], Credential>, changes: SQLite.Statement<[], [number, number]> }
+interface WaitingLookup {
+  digest: string
+  resolve: (credential: Credential | undefined) => void
+  reject: (error: unknown) => void
+}
 
-  constructor (sqlite: SQLite.Database, sql: string) {
+class SqliteCredentials implements CredentialStore {
+  readonly #sqlite: SQLite.Database
+  readonly #path: string
+  readonly #sql: string
+  readonly #cacheSize: number
+  readonly #cache = new Map<string, Credential>()
+  readonly #waiting: WaitingLookup[] = []
+  // Prepared on first use: the tables may not exist until the migrations have run. A null signal
+  // means the cache is off (size 0, or a database whose changes cannot be watched).
+  #prepared?: { lookup: SQLite.Statement<[Buffer], CredentialRow>, signal: ChangeSignal | null }
+
+  constructor (sqlite: SQLite.Database, path: string, sql: string, cacheSize: number) {
     this.#sqlite = sqlite
+    this.#path = path
     this.#sql = sql
+    this.#cacheSize = cacheSize
   }
 
-  find (digest: Buffer): Credential | undefined {
-    const statements = this.#statements ??= {
-      lookup: this.#sqlite.prepare<[Buffer], Credential>(this.#sql),
-      changes: this.#sqlite
-        .prepare<[], [number, number]>('SELECT total_changes(), (SELECT data_version FROM pragma_data_version)')
-        .raw()
+  find (digest: string): Credential | undefined | Promise<Credential | undefined> {
+    const { lookup, signal } = this.#prepared ??= {
+      lookup: this.#sqlite.prepare<[Buffer], CredentialRow>(this.#sql),
+      signal: this.#cacheSize > 0 ? changeSignalFor(this.#sqlite, this.#path) ?? null : null
     }
-    const [ownWrites, othersWrites] = statements.changes.get() as [number, number]
-    if (ownWrites !== this.#ownWrites || othersWrites !== this.#othersWrites) {
-      this.#cache.clear()
-      this.#ownWrites = ownWrites
-      this.#othersWrites = othersWrites
+    if (signal === null) return credentialOf(lookup.get(digestBytes(digest)))
+    return new Promise((resolve, reject) => {
+      if (this.#waiting.push({ digest, resolve, reject }) === 1) setImmediate(this.#answerWaiting)
+    })
+  }
+
+  /**
+   * Answers every lookup that arrived since the last call, after one look at the change signal.
+   * `setImmediate` runs it once the event loop has read all the requests of this turn, so the
+   * signal is read after each of them arrived: whatever was committed before a client sent its
+   * request is seen, and the look (a system call) is shared by every request of the turn.
+   */
+  readonly #answerWaiting = (): void => {
+    const { lookup, signal } = this.#prepared!
+    const waiting = this.#waiting.splice(0)
+    try {
+      // Closed meanwhile (signal gone): no cache; the lookups below fail as the driver says.
+      if (signal === null || signal.changed()) this.#cache.clear()
+    } catch (error) {
+      for (const lookup of waiting) lookup.reject(error)
+      return
     }
-    const key = digest.toString('latin1')
-    const cached = this.#cache.get(key)
-    if (cached !== undefined) return cached
-    const found = statements.lookup.get(digest)
-    // Inside an open transaction the connection sees its own uncommitted rows: never cache those.
-    if (found !== undefined && !this.#sqlite.inTransaction) {
-      if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear()
-      this.#cache.set(key, found)
+    for (const { digest, resolve, reject } of waiting) {
+      const cached = this.#cache.get(digest)
+      if (cached !== undefined) {
+        resolve(cached)
+        continue
+      }
+      try {
+        const found = credentialOf(lookup.get(digestBytes(digest)))
+        // Inside an open transaction the connection sees its own uncommitted rows: never cache those.
+        if (found !== undefined && signal !== null && !this.#sqlite.inTransaction) {
+          if (this.#cache.size >= this.#cacheSize) this.#cache.clear()
+          this.#cache.set(digest, found)
+        }
+        resolve(found)
+      } catch (error) {
+        reject(error)
+      }
     }
-    return found
+  }
+
+  close (): void {
+    if (this.#prepared?.signal == null) return
+    this.#prepared.signal.close()
+    this.#prepared = { ...this.#prepared, signal: null }
   }
 }

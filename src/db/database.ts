@@ -8,6 +8,7 @@ import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
+import { DEFAULT_TOKEN_CACHE_SIZE } from '../settings.js'
 import { createCredentialStore, type CredentialStore } from './credentials.js'
 import type { Tables } from './schema.js'
 
@@ -28,15 +29,19 @@ export interface DatabaseOptions {
   poolSize?: number
   /** How long a SQLite writer waits for another connection's write lock before giving up (default 5 s). */
   busyTimeoutMs?: number
+  /** Most credentials the SQLite token cache holds (default 10 000); 0 turns the cache off. */
+  tokenCacheSize?: number
 }
 
 export function openDatabase (url: string, options: DatabaseOptions = {}): Database {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options.busyTimeoutMs ?? 5000)
+  if (url.startsWith('sqlite:')) {
+    return openSqlite(url.slice('sqlite:'.length), options.busyTimeoutMs ?? 5000, options.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE)
+  }
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options.poolSize ?? 10)
   throw new Error(`unsupported DATABASE_URL ${JSON.stringify(describeUrl(url))}: use sqlite:<path> or postgres://…`)
 }
 
-function openSqlite (path: string, busyTimeoutMs: number): Database {
+function openSqlite (path: string, busyTimeoutMs: number, cacheSize: number): Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const sqlite = new SQLite(path)
   if (path !== ':memory:') sqlite.pragma('journal_mode = WAL')
@@ -45,12 +50,16 @@ function openSqlite (path: string, busyTimeoutMs: number): Database {
   sqlite.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`)
   sqlite.pragma('foreign_keys = ON')
   const kysely = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const credentials = createCredentialStore({ dialect: 'sqlite', kysely, sqlite, path, cacheSize })
   return {
     kysely,
     dialect: 'sqlite',
-    credentials: createCredentialStore({ dialect: 'sqlite', kysely, sqlite }),
+    credentials,
     description: `sqlite:${path}`,
-    close: () => kysely.destroy()
+    close: async () => {
+      credentials.close()
+      await kysely.destroy()
+    }
   }
 }
 

@@ -1,6 +1,7 @@
+import { crc32 } from 'node:zlib'
 import t from 'tap'
 import { createAuthenticate, readToken, AuthenticationError } from '../../src/auth/authenticate.js'
-import { TokenFormat, digestToken } from '../../src/auth/token-format.js'
+import { TokenFormat, tokenDigest } from '../../src/auth/token-format.js'
 import type { Accounts } from '../../src/auth/accounts.js'
 import type { CredentialStore } from '../../src/db/credentials.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -16,6 +17,16 @@ t.test('tokens: prefix, 256-bit base62 secret, checksum', async (t) => {
   t.equal(format.length, 4 + 43 + 6)
   t.ok(43 * Math.log2(62) >= 256, 'the secret carries at least 256 bits')
   t.ok(new TokenFormat('acme_pat_').generate().startsWith('acme_pat_'))
+})
+
+t.test('the checksum is the CRC-32 of prefix and secret, in 6 base62 digits (tokens already issued stay valid)', async (t) => {
+  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+  for (const prefix of ['tsr_', 'acme_pat_', 'X']) {
+    const token = new TokenFormat(prefix).generate()
+    const body = token.slice(0, -6)
+    const decoded = [...token.slice(-6)].reduce((value, c) => value * 62 + alphabet.indexOf(c), 0)
+    t.equal(decoded, crc32(body), `${prefix}: zlib's CRC-32 of ${body}`)
+  }
 })
 
 t.test('a flipped, dropped or added character fails the checksum', async (t) => {
@@ -34,8 +45,8 @@ t.test('a flipped, dropped or added character fails the checksum', async (t) => 
 t.test('a mistyped token is refused without a database lookup', async (t) => {
   const format = new TokenFormat('tsr_')
   const token = format.generate()
-  const digests: Buffer[] = []
-  const credentials: CredentialStore = { find: (digest) => { digests.push(digest); return undefined } }
+  const digests: string[] = []
+  const credentials: CredentialStore = { find: (digest) => { digests.push(digest); return undefined }, close: () => {} }
   const authenticate = createAuthenticate({ format, credentials, accounts: {} as Accounts })
   const headers: Record<string, string> = {}
   const reply = { header: (name: string, value: string) => { headers[name] = value } } as unknown as FastifyReply
@@ -47,7 +58,7 @@ t.test('a mistyped token is refused without a database lookup', async (t) => {
   t.equal(headers['www-authenticate'], 'Token')
 
   await t.rejects(authenticate(request(`Token ${token}`), reply), new AuthenticationError('unknown'))
-  t.same(digests, [digestToken(token)], 'a well-formed token is looked up, by its digest')
+  t.same(digests, [tokenDigest(token)], 'a well-formed token is looked up, by its digest')
 })
 
 t.test('readToken', async (t) => {
