@@ -43,3 +43,31 @@ t.test('unknown user, deactivated user and wrong password each cost exactly one 
     t.equal(passwords.verifications, 1, `${name}: one verification`)
   }
 })
+
+t.test('a login storm runs at most one argon2 operation per core at once; the rest wait their turn', async (t) => {
+  let running = 0
+  let most = 0
+  const argon2 = async <T>(outcome: () => T): Promise<T> => {
+    running += 1
+    most = Math.max(most, running)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    running -= 1
+    return outcome()
+  }
+  const { Passwords: Limited } = await t.mockImport<typeof import('../../src/auth/passwords.js')>('../../src/auth/passwords.js', {
+    '@node-rs/argon2': {
+      hash: async () => await argon2(() => '$argon2id$stand-in'),
+      verify: async (hash: string) => await argon2(() => {
+        if (hash === 'broken') throw new Error('malformed hash')
+        return true
+      })
+    }
+  })
+  const passwords = new Limited(2)
+  const outcomes = await Promise.all(Array.from({ length: 12 }, async (_, i) =>
+    i % 4 === 0 ? await passwords.hash('a password') : await passwords.verify(i % 4 === 1 ? 'broken' : 'a hash', 'a password')))
+  t.equal(most, 2, 'never more than the limit at once')
+  t.same(outcomes, Array.from({ length: 12 }, (_, i) => i % 4 === 0 ? '$argon2id$stand-in' : i % 4 !== 1),
+    'every operation ran, in spite of the failing ones (a failure frees its slot)')
+  t.equal(running, 0)
+})
