@@ -7,10 +7,10 @@
  * saturation, where it only measures the queue).
  */
 import { combine, load, type LoadResult } from '../load.js'
-import { BENCH_PASSWORD, seed } from '../seed.js'
+import { seed } from '../seed.js'
 import { assertClean, fixed, interleave, type ScenarioContext, type ScenarioResult } from '../scenario.js'
-import { startTarget, type Target } from '../target.js'
-import { LOGIN_CONCURRENCY } from './login.js'
+import { startTarget } from '../target.js'
+import { loginFlood } from './login.js'
 
 const RATE = 500
 
@@ -48,15 +48,4 @@ export async function loginStorm ({ quick, directory, progress }: ScenarioContex
   } finally {
     await target.stop()
   }
-}
-
-async function loginFlood (target: Target, username: string, durationS: number): Promise<LoadResult> {
-  return await load(target, {
-    path: '/auth/login',
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password: BENCH_PASSWORD, device: 'storm' }),
-    connections: LOGIN_CONCURRENCY,
-    durationS
-  })
 }

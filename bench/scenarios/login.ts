@@ -12,7 +12,7 @@ import { Passwords } from '../../src/auth/passwords.js'
 import { load, type LoadResult } from '../load.js'
 import { BENCH_PASSWORD, seed } from '../seed.js'
 import { assertClean, fixed, interleave, throughput, type ScenarioContext, type ScenarioResult } from '../scenario.js'
-import { startTarget } from '../target.js'
+import { startTarget, type Target } from '../target.js'
 
 /** Logins in flight at once: more than libuv's 4 threads, so that the pool is always busy. */
 export const LOGIN_CONCURRENCY = 8
@@ -24,14 +24,7 @@ export async function login ({ quick, directory, progress }: ScenarioContext): P
   const hash = await new Passwords().hash(BENCH_PASSWORD)
   const durationS = quick ? 2 : 5
   try {
-    const logins = async (): Promise<LoadResult> => await load(target, {
-      path: '/auth/login',
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: usernames[0], password: BENCH_PASSWORD, device: 'bench' }),
-      connections: LOGIN_CONCURRENCY,
-      durationS
-    })
+    const logins = async (): Promise<LoadResult> => await loginFlood(target, usernames[0]!, durationS)
     const raw = async (): Promise<LoadResult> => await verifyLoop(hash, durationS)
     progress('login: raw argon2 verify and HTTP login in turn')
     const [verifies, httpLogins] = await interleave(quick ? 2 : 3, [raw, logins])
@@ -52,6 +45,18 @@ export async function login ({ quick, directory, progress }: ScenarioContext): P
   } finally {
     await target.stop()
   }
+}
+
+/** `LOGIN_CONCURRENCY` clients logging in as `username` with the right password, for `durationS`. */
+export async function loginFlood (target: Target, username: string, durationS: number): Promise<LoadResult> {
+  return await load(target, {
+    path: '/auth/login',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password: BENCH_PASSWORD, device: 'bench' }),
+    connections: LOGIN_CONCURRENCY,
+    durationS
+  })
 }
 
 /** Verifies `BENCH_PASSWORD` against `hash` with `LOGIN_CONCURRENCY` verifications in flight, for `durationS`. */
