@@ -3,7 +3,7 @@
  * same run. Prints a table and writes `bench/results.json`. Not part of CI (CI only type-checks it).
  *
  *   npm run bench                        every scenario, full length (about 5 minutes)
- *   npm run bench -- --quick             shorter runs, smaller tables (under a minute)
+ *   npm run bench -- --quick             1-second runs, tables up to 100 000 tokens (under a minute)
  *   npm run bench -- --only=login,memory  some scenarios
  *
  * Servers run as separate processes on 127.0.0.1, each on its own SQLite file in a temporary

@@ -20,7 +20,7 @@ export async function authOverhead ({ quick, directory, progress }: ScenarioCont
   const { databaseUrl, tokens } = await seed(directory, 'auth-overhead', { tokens: 1000, knownTokens: 100, users: 100 })
   const target = await startTarget(databaseUrl)
   try {
-    const run = (path: string) => async () => await load(target, { path, tokens, connections: 10, durationS: quick ? 2 : 5 })
+    const run = (path: string) => async () => await load(target, { path, tokens, connections: 10, durationS: quick ? 1 : 5 })
     progress('auth overhead: warming up')
     await run('/bench/open')()
     await run('/bench/protected')()

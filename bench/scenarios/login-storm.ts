@@ -17,7 +17,7 @@ const RATE = 500
 export async function loginStorm ({ quick, directory, progress }: ScenarioContext): Promise<ScenarioResult> {
   const { databaseUrl, tokens, usernames } = await seed(directory, 'login-storm', { tokens: 1000, knownTokens: 100, users: 100 })
   const target = await startTarget(databaseUrl)
-  const durationS = quick ? 3 : 6
+  const durationS = quick ? 1.5 : 6
   const authenticated = async (): Promise<LoadResult> =>
     await load(target, { path: '/bench/protected', tokens, connections: 4, overallRate: RATE, durationS })
   try {

@@ -22,7 +22,7 @@ export async function login ({ quick, directory, progress }: ScenarioContext): P
   const { databaseUrl, usernames } = await seed(directory, 'login', { tokens: 1000, knownTokens: 0, users })
   const target = await startTarget(databaseUrl)
   const hash = await new Passwords().hash(BENCH_PASSWORD)
-  const durationS = quick ? 2 : 5
+  const durationS = quick ? 1.5 : 5
   try {
     const logins = async (): Promise<LoadResult> => await loginFlood(target, usernames[0]!, durationS)
     const raw = async (): Promise<LoadResult> => await verifyLoop(hash, durationS)

@@ -15,9 +15,9 @@ import { startTarget } from '../target.js'
 const TOKENS_PER_USER = 5
 
 export async function revocation ({ quick, directory, progress }: ScenarioContext): Promise<ScenarioResult> {
-  const logouts = quick ? 2000 : 10_000
-  const users = quick ? 400 : 2000
-  const durationS = quick ? 2 : 5
+  const logouts = quick ? 1000 : 10_000
+  const users = quick ? 200 : 2000
+  const durationS = quick ? 1 : 5
   const rounds = quick ? 2 : 3
 
   // Every token in the table is known. Token i belongs to user (i mod users): the first `users`
