@@ -10,7 +10,6 @@ export interface ServerUsage {
   id: number
   /** User + system CPU time since the process started. */
   cpuMicros: number
-  rssBytes: number
   /** The highest RSS the process has had (getrusage's maxrss). */
   peakRssBytes: number
 }

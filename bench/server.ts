@@ -28,7 +28,7 @@ const address = await app.listen({ port: 0, host: '127.0.0.1' })
 
 process.on('message', ({ id }: UsageRequest) => {
   const cpu = process.cpuUsage()
-  const usage: ServerUsage = { id, cpuMicros: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss(), peakRssBytes: process.resourceUsage().maxRSS * 1024 }
+  const usage: ServerUsage = { id, cpuMicros: cpu.user + cpu.system, peakRssBytes: process.resourceUsage().maxRSS * 1024 }
   if (process.connected) process.send?.(usage)
 })
 process.on('disconnect', () => { void app.close().then(() => process.exit(0)) })

@@ -12,7 +12,6 @@ const SERVER = fileURLToPath(new URL('./server.js', import.meta.url))
 
 export interface Target {
   readonly url: string
-  readonly pid: number
   /** The server's CPU time and memory, read inside it. */
   usage: () => Promise<ServerUsage>
   stop: () => Promise<void>
@@ -49,7 +48,6 @@ export async function startTarget (databaseUrl: string, env: Record<string, stri
   })
   return {
     url,
-    pid: child.pid!,
     usage: async () => await new Promise((resolve) => {
       const id = ++lastId
       pending.set(id, resolve)

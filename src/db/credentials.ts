@@ -112,7 +112,7 @@ class SqliteCredentials implements CredentialStore {
   readonly #cache = new Map<string, Credential>()
   readonly #waiting: WaitingLookup[] = []
   // Prepared on first use: the tables may not exist until the migrations have run. A null signal
-  // means the cache is off (size 0, or a database whose changes cannot be watched).
+  // means the cache is off (size 0, a database whose changes cannot be watched, or closed).
   #prepared?: { lookup: SQLite.Statement<[Buffer], CredentialRow>, signal: ChangeSignal | null }
 
   constructor (sqlite: SQLite.Database, path: string, sql: string, cacheSize: number) {
@@ -127,7 +127,7 @@ class SqliteCredentials implements CredentialStore {
       lookup: this.#sqlite.prepare<[Buffer], CredentialRow>(this.#sql),
       signal: this.#cacheSize > 0 ? changeSignalFor(this.#sqlite, this.#path) ?? null : null
     }
-    if (signal === null) return credentialOf(lookup.get(digestBytes(digest)))
+    if (signal === null) return this.#lookUp(lookup, digest)
     return new Promise((resolve, reject) => {
       if (this.#waiting.push({ digest, resolve, reject }) === 1) setImmediate(this.#answerWaiting)
     })
@@ -146,7 +146,7 @@ class SqliteCredentials implements CredentialStore {
       // Closed meanwhile (signal gone): no cache; the lookups below fail as the driver says.
       if (signal === null || signal.changed()) this.#cache.clear()
     } catch (error) {
-      for (const lookup of waiting) lookup.reject(error)
+      for (const entry of waiting) entry.reject(error)
       return
     }
     for (const { digest, resolve, reject } of waiting) {
@@ -156,7 +156,7 @@ class SqliteCredentials implements CredentialStore {
         continue
       }
       try {
-        const found = credentialOf(lookup.get(digestBytes(digest)))
+        const found = this.#lookUp(lookup, digest)
         // Inside an open transaction the connection sees its own uncommitted rows: never cache those.
         if (found !== undefined && signal !== null && !this.#sqlite.inTransaction) {
           if (this.#cache.size >= this.#cacheSize) this.#cache.clear()
@@ -167,6 +167,10 @@ class SqliteCredentials implements CredentialStore {
         reject(error)
       }
     }
+  }
+
+  #lookUp (lookup: SQLite.Statement<[Buffer], CredentialRow>, digest: string): Credential | undefined {
+    return credentialOf(lookup.get(digestBytes(digest)))
   }
 
   close (): void {
