@@ -77,7 +77,9 @@ t.test('user list shows a table for people and JSON for scripts', async (t) => {
   t.match(rows[0], /^1 +heidi +- +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +\d{4}-.+Z +active$/)
   t.match(rows[1], /^2 +ivan +ivan@example\.com +\S+ +never +deactivated$/)
 
-  const json = JSON.parse((await cli(['user', 'list', '--json'])).stdout) as Array<Record<string, unknown>>
+  const listed = await cli(['user', 'list', '--json'])
+  t.equal(listed.code, 0, listed.stderr)
+  const json = JSON.parse(listed.stdout) as Array<Record<string, unknown>>
   t.match(json, [
     { id: 1, username: 'heidi', email: null, lastLoginAt: String, deactivatedAt: null },
     { id: 2, username: 'ivan', email: 'ivan@example.com', lastLoginAt: null, deactivatedAt: String }
