@@ -7,12 +7,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { Passwords } from '../src/auth/passwords.js'
-import { TOKEN_FORMAT_VERSION, TokenFormat, digestToken } from '../src/auth/token-format.js'
+import { Passwords } from '../src/users/builtin/passwords.js'
+import { TOKEN_FORMAT_VERSION, TokenFormat, digestToken } from '../src/tokens/format.js'
 import { openDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import type { NewTokenRow, NewUserRow } from '../src/db/schema.js'
-import { usernameKey } from '../src/repositories/users.js'
+import { usernameKey } from '../src/users/builtin/repository.js'
 import { DEFAULT_SETTINGS } from '../src/settings.js'
 
 export const BENCH_PASSWORD = 'correct horse battery staple'

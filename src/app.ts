@@ -11,7 +11,7 @@ import type { Config } from './config.js'
 import { openDatabase } from './db/database.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
-import { ErrorResponse } from './routes/schemas.js'
+import { ErrorResponse } from './http/schemas.js'
 
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024

@@ -9,7 +9,7 @@
  * and does not fail the request.
  */
 import { EventEmitter } from 'node:events'
-import type { TesseraUser } from './auth/user.js'
+import type { TesseraUser } from './users/builtin/user.js'
 
 export interface TesseraEvents {
   /** A user was created, through `POST /auth/register` or the CLI. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { changeSignalFor } from '../src/db/change-signal.js'
+import { changeSignalFor } from '../src/tokens/change-signal.js'
 import { auth, buildTestApp, login, me, register, uniqueName } from './helpers/app.js'
 
 // The SQLite credential cache must never let a revoked token live for one more request, whoever

@@ -5,7 +5,7 @@ import {
   TesseraClient, TesseraError, type ChangePasswordInput, type IssuedToken, type LoginInput, type RegisterInput,
   type Session, type TesseraUser
 } from '../src/client/index.js'
-import type * as schemas from '../src/routes/schemas.js'
+import type * as schemas from '../src/http/schemas.js'
 import { PASSWORD, buildTestApp, type TestContext } from './helpers/app.js'
 
 // The client's types are written out for its readers; these fail to compile if they drift from the API's schemas.

@@ -8,7 +8,7 @@
  * hash, the same libuv thread pool size, the same two cores.
  */
 import { verify } from '@node-rs/argon2'
-import { Passwords } from '../../src/auth/passwords.js'
+import { Passwords } from '../../src/users/builtin/passwords.js'
 import { load, type LoadResult } from '../load.js'
 import { BENCH_PASSWORD, seed } from '../seed.js'
 import { assertClean, fixed, interleave, throughput, type ScenarioContext, type ScenarioResult } from '../scenario.js'

@@ -3,8 +3,8 @@
  * `index.ts` parses the command line against these and maps failures to exit codes.
  */
 import { randomBytes } from 'node:crypto'
-import { toTesseraUser } from '../auth/user.js'
-import * as users from '../repositories/users.js'
+import { toTesseraUser } from '../users/builtin/user.js'
+import * as users from '../users/builtin/repository.js'
 import { DURATION_FORMS, parseOptionalDuration } from '../settings.js'
 import { configFrom, reason, withAccounts, withDatabase } from './database.js'
 import {
@@ -203,7 +203,7 @@ export const COMMANDS: Command[] = [
       await withAccounts(io, async ({ database, accounts }) => {
         const row = await findUser(database.kysely, username)
         if (row.deactivated_at !== null) throw new CliError(`user ${row.username} is deactivated: a token for them would not work`)
-        const { TokenLimitError } = await import('../auth/accounts.js')
+        const { TokenLimitError } = await import('../tokens/service.js')
         try {
           const issued = await accounts.issueToken(toTesseraUser(row), ttl === undefined ? { device } : { device, ttl })
           note(io, `token ${issued.tokenId} for ${row.username} on "${device}", expires ${issued.expiry ?? 'never'}:`)

@@ -6,7 +6,7 @@
  * The drivers, argon2 and friends are imported when a command first needs them, so that
  * `--help` and usage errors answer at once.
  */
-import type { Accounts } from '../auth/accounts.js'
+import type { Accounts } from '../tokens/service.js'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import type { Database } from '../db/database.js'
 import { CliError, type Io } from './io.js'
@@ -54,8 +54,8 @@ export interface AccountsSession extends Session {
 export async function withAccounts<T> (io: Io, fn: (session: AccountsSession) => Promise<T>): Promise<T> {
   return await withDatabase(io, async ({ config, database }) => {
     const [{ pendingMigrations }, { Accounts }, { Passwords }, { TokenFormat }, { TesseraEmitter }, { pino }] = await Promise.all([
-      import('../db/migrate.js'), import('../auth/accounts.js'), import('../auth/passwords.js'),
-      import('../auth/token-format.js'), import('../events.js'), import('pino')
+      import('../db/migrate.js'), import('../tokens/service.js'), import('../users/builtin/passwords.js'),
+      import('../tokens/format.js'), import('../events.js'), import('pino')
     ])
     let pending: string[]
     try {

@@ -4,9 +4,9 @@
  * problem in words, or `undefined`.
  */
 import { Value } from 'typebox/value'
-import { DEVICE_MAX_LENGTH } from '../auth/device.js'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
-import { RegisterBody, USERNAME_MAX_LENGTH } from '../routes/schemas.js'
+import { DEVICE_MAX_LENGTH } from '../http/device.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../users/builtin/passwords.js'
+import { RegisterBody, USERNAME_MAX_LENGTH } from '../http/schemas.js'
 
 const { username, password, email, device } = RegisterBody.properties
 

@@ -9,7 +9,7 @@ import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../settings.js'
-import { createCredentialStore, type CredentialStore } from './credentials.js'
+import { createCredentialStore, type CredentialStore } from '../tokens/lookup.js'
 import type { Tables } from './schema.js'
 
 export type Dialect = 'sqlite' | 'postgres'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AUTH_FAILURES } from '../../src/auth/authenticate.js'
+import { AUTH_FAILURES } from '../../src/http/authenticate.js'
 import { auth, buildTestApp, me, register } from '../helpers/app.js'
 
 t.test('Token and Bearer schemes both authenticate; /auth/me returns the user', async (t) => {
@@ -47,7 +47,7 @@ t.test('an unknown well-formed token is 401 "unknown or revoked"', async (t) => 
   const stranger = app.tessera.accounts
   t.ok(stranger)
   // A token of the right format that was never issued by this database.
-  const { TokenFormat } = await import('../../src/auth/token-format.js')
+  const { TokenFormat } = await import('../../src/tokens/format.js')
   const response = await me(app, new TokenFormat('tsr_').generate())
   t.equal(response.statusCode, 401)
   t.equal(response.json().message, AUTH_FAILURES.unknown)

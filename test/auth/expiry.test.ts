@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { AUTH_FAILURES } from '../../src/auth/authenticate.js'
+import { AUTH_FAILURES } from '../../src/http/authenticate.js'
 import { buildTestApp, me, register } from '../helpers/app.js'
 
 t.test('a token dies at its expiry; presenting it then deletes it', async (t) => {

@@ -5,7 +5,7 @@
  * request, and the per-user token limit holds when concurrent logins land on both.
  */
 import t from 'tap'
-import { deactivateUser } from '../../src/repositories/users.js'
+import { deactivateUser } from '../../src/users/builtin/repository.js'
 import type { TesseraSettings } from '../../src/settings.js'
 import { PASSWORD, TEST_DIALECT, buildTestApp, freshDatabaseUrl, uniqueName, type Issued, type TestApp, type TestContext } from '../helpers/app.js'
 

@@ -1,8 +1,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { Accounts } from '../../src/auth/accounts.js'
-import { Passwords } from '../../src/auth/passwords.js'
-import { TokenFormat } from '../../src/auth/token-format.js'
+import { Accounts } from '../../src/tokens/service.js'
+import { Passwords } from '../../src/users/builtin/passwords.js'
+import { TokenFormat } from '../../src/tokens/format.js'
 import { openDatabase } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import { TesseraEmitter } from '../../src/events.js'
@@ -54,7 +54,7 @@ t.test('a login storm runs at most one argon2 operation per core at once; the re
     running -= 1
     return outcome()
   }
-  const { Passwords: Limited } = await t.mockImport<typeof import('../../src/auth/passwords.js')>('../../src/auth/passwords.js', {
+  const { Passwords: Limited } = await t.mockImport<typeof import('../../src/users/builtin/passwords.js')>('../../src/auth/passwords.js', {
     '@node-rs/argon2': {
       hash: async () => await argon2(() => '$argon2id$stand-in'),
       verify: async (hash: string) => await argon2(() => {

@@ -29,7 +29,7 @@ import { connect } from 'node:net'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { TokenFormat } from '../../src/auth/token-format.js'
+import { TokenFormat } from '../../src/tokens/format.js'
 import { PASSWORD, auth, buildTestApp, login, me, register, uniqueName } from '../helpers/app.js'
 import {
   requestArb, rawArb, resolveRaw, resolveRequest, type Fixture, type KnownUser, type ResolvedRequest

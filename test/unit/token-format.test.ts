@@ -1,9 +1,9 @@
 import { crc32 } from 'node:zlib'
 import t from 'tap'
-import { createAuthenticate, readToken, AuthenticationError } from '../../src/auth/authenticate.js'
-import { TokenFormat, tokenDigest } from '../../src/auth/token-format.js'
-import type { Accounts } from '../../src/auth/accounts.js'
-import type { CredentialStore } from '../../src/db/credentials.js'
+import { createAuthenticate, readToken, AuthenticationError } from '../../src/http/authenticate.js'
+import { TokenFormat, tokenDigest } from '../../src/tokens/format.js'
+import type { Accounts } from '../../src/tokens/service.js'
+import type { CredentialStore } from '../../src/tokens/lookup.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 t.test('tokens: prefix, 256-bit base62 secret, checksum', async (t) => {

@@ -7,10 +7,10 @@
  * no side effect on stored data, except that an expired token which is presented is deleted.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Credential, CredentialStore } from '../db/credentials.js'
+import type { Credential, CredentialStore } from '../tokens/lookup.js'
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/errors.js'
-import type { Accounts } from './accounts.js'
-import { tokenDigest, type TokenFormat } from './token-format.js'
+import type { Accounts } from '../tokens/service.js'
+import { tokenDigest, type TokenFormat } from '../tokens/format.js'
 
 /** The token a request was authenticated with (never its secret). */
 export interface AuthToken {

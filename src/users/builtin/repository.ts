@@ -1,6 +1,6 @@
 /** All SQL that touches `users`. Functions take the Kysely instance (or a transaction) first. */
 import type { Kysely } from 'kysely'
-import type { NewUserRow, Tables, UserRow } from '../db/schema.js'
+import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
 
 type Db = Kysely<Tables>
 

@@ -5,15 +5,15 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
-import type { Credential } from '../db/credentials.js'
+import type { Credential } from './lookup.js'
 import type { NewUserRow, Tables, UserRow } from '../db/schema.js'
 import type { TesseraEmitter, TesseraEventName, TesseraEvents } from '../events.js'
-import * as tokens from '../repositories/tokens.js'
-import * as users from '../repositories/users.js'
+import * as tokens from './repository.js'
+import * as users from '../users/builtin/repository.js'
 import type { TesseraSettings } from '../settings.js'
-import type { Passwords } from './passwords.js'
-import { TOKEN_FORMAT_VERSION, digestToken, type TokenFormat } from './token-format.js'
-import { toIso, toTesseraUser, type TesseraUser } from './user.js'
+import type { Passwords } from '../users/builtin/passwords.js'
+import { TOKEN_FORMAT_VERSION, digestToken, type TokenFormat } from './format.js'
+import { toIso, toTesseraUser, type TesseraUser } from '../users/builtin/user.js'
 
 /** A token just issued: the only moment its secret exists outside the client. */
 export interface IssuedToken {

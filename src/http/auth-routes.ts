@@ -7,11 +7,11 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { TokenLimitError } from '../auth/accounts.js'
-import { deviceFromUserAgent } from '../auth/device.js'
-import { PASSWORD_MAX_LENGTH } from '../auth/passwords.js'
-import { toTesseraUser } from '../auth/user.js'
-import { usernameKey } from '../repositories/users.js'
+import { TokenLimitError } from '../tokens/service.js'
+import { deviceFromUserAgent } from './device.js'
+import { PASSWORD_MAX_LENGTH } from '../users/builtin/passwords.js'
+import { toTesseraUser } from '../users/builtin/user.js'
+import { usernameKey } from '../users/builtin/repository.js'
 import { limitBy, type LimitHook } from './rate-limits.js'
 import {
   ChangePasswordBody, ErrorResponse, IssuedToken, LoginBody, MeResponse, NoContent, RegisterBody,

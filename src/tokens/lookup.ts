@@ -12,10 +12,10 @@
  */
 import type SQLite from 'better-sqlite3'
 import { CompiledQuery, type Kysely } from 'kysely'
-import { digestBytes } from '../auth/token-format.js'
-import { toTesseraUser, type TesseraUser } from '../auth/user.js'
+import { digestBytes } from './format.js'
+import { toTesseraUser, type TesseraUser } from '../users/builtin/user.js'
 import { changeSignalFor, type ChangeSignal } from './change-signal.js'
-import type { Tables } from './schema.js'
+import type { Tables } from '../db/schema.js'
 
 /** A token and its user, as the authentication hook needs them. */
 export interface Credential {

@@ -1,7 +1,7 @@
 /** `/auth/tokens`: the caller's sessions (one per token), and revoking one of them. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
-import type { AuthRouteOptions } from './auth.js'
+import type { AuthRouteOptions } from './auth-routes.js'
 import { ErrorResponse, NoContent, Session, TokenIdParams, authErrors } from './schemas.js'
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {

@@ -4,8 +4,8 @@
  * serialised fast and stripped of anything not declared, and @fastify/swagger documents them.
  */
 import { Type, type Static } from '@fastify/type-provider-typebox'
-import { DEVICE_MAX_LENGTH } from '../auth/device.js'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
+import { DEVICE_MAX_LENGTH } from './device.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../users/builtin/passwords.js'
 
 export const USERNAME_MAX_LENGTH = 150
 

@@ -1,4 +1,4 @@
-import type { UserRow } from '../db/schema.js'
+import type { UserRow } from '../../db/schema.js'
 
 /** A user as tessera's API and `request.user` show it: never a password hash. */
 export interface TesseraUser {
