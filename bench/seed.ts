@@ -8,7 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { Passwords } from '../src/users/builtin/passwords.js'
-import { TOKEN_FORMAT_VERSION, TokenFormat, digestToken } from '../src/tokens/format.js'
+import { TOKEN_FORMAT_VERSION, TokenFormat, digestBytes, tokenDigest } from '../src/tokens/format.js'
 import { openDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import type { NewTokenRow, NewUserRow } from '../src/db/schema.js'
@@ -61,7 +61,7 @@ export async function seed (directory: string, name: string, options: SeedOption
           deactivated_at: null,
           last_login_at: null
         }))
-        await trx.insertInto('users').values(users).execute()
+        await trx.insertInto('tessera_users').values(users).execute()
       }
       for (let from = 0; from < options.tokens; from += BATCH) {
         const rows: NewTokenRow[] = []
@@ -70,7 +70,7 @@ export async function seed (directory: string, name: string, options: SeedOption
           if (i % knownEvery === 0 && known.length < options.knownTokens) {
             const token = format.generate()
             known.push(token)
-            digest = digestToken(token)
+            digest = digestBytes(tokenDigest(token))
           } else {
             digest = randomBytes(32)
           }
@@ -78,14 +78,14 @@ export async function seed (directory: string, name: string, options: SeedOption
             id: randomUUID(),
             digest,
             format: TOKEN_FORMAT_VERSION,
-            user_id: (i % options.users) + 1,
+            subject: String((i % options.users) + 1),
             device: 'bench',
             created_at: now,
             expires_at: now + 24 * 3_600_000,
             last_used_at: now
           })
         }
-        await trx.insertInto('auth_tokens').values(rows).execute()
+        await trx.insertInto('tessera_tokens').values(rows).execute()
       }
     })
     return { databaseUrl, tokens: known, usernames }

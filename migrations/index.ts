@@ -1,10 +1,17 @@
 /**
  * Every migration, in order. Listed here rather than read from the folder at run time, so that
- * the compiled service and the TypeScript tests run exactly the same set.
+ * the compiled service and the TypeScript tests run exactly the same set. Applied migrations are
+ * recorded in `tessera_migrations` (see src/db/migrate.ts).
  */
-import type { Migration } from 'kysely'
-import * as m0001 from './0001_create_users_and_auth_tokens.js'
+import type { Kysely } from 'kysely'
+import * as m0001 from './0001_create_tessera_tables.js'
+import * as m0002 from './0002_adopt_tables_of_0_1.js'
 
-export const migrations: Record<string, Migration> = {
-  '0001_create_users_and_auth_tokens': m0001
+export interface Migration {
+  up: (db: Kysely<any>) => Promise<void>
 }
+
+export const migrations: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+  ['0001_create_tessera_tables', m0001],
+  ['0002_adopt_tables_of_0_1', m0002]
+]

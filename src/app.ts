@@ -88,7 +88,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(openapi)
   const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize })
   app.addHook('onClose', async () => await database.close())
-  await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
+  try {
+    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
+  } catch (error) {
+    // The app never got to close: close what it opened.
+    await database.close()
+    throw error
+  }
 
   app.get('/healthz', {
     schema: {

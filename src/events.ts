@@ -2,34 +2,52 @@
  * Events an embedding application can subscribe to, as django-rest-knox sends signals:
  *
  * ```ts
- * app.tessera.events.on('login', ({ user, tokenId, device }) => audit.log(user.id, device))
+ * app.tessera.events.on('login', ({ subject, device }) => audit.log(subject, device))
  * ```
  *
- * Listeners run synchronously after the change is committed; an exception thrown by one is logged
- * and does not fail the request.
+ * Listeners run after the change is committed. One that throws, or an `async` one that rejects,
+ * is logged and fails nothing: the request it followed is answered as if it had not been there.
  */
 import { EventEmitter } from 'node:events'
+import type { FastifyBaseLogger } from 'fastify'
+import type { AppUser } from './index.js'
 import type { TesseraUser } from './users/builtin/user.js'
 
 export interface TesseraEvents {
-  /** A user was created, through `POST /auth/register` or the CLI. */
+  /** A built-in user was created, through `POST /auth/register` or the CLI. */
   userCreated: [{ user: TesseraUser }]
-  /** A token was issued: a login, a registration, or the CLI's `token create`. */
-  login: [{ user: TesseraUser, tokenId: string, device: string }]
+  /** A token was issued: a login, a registration, `tokens.issue`, or the CLI's `token create`. */
+  login: [{ user: AppUser, subject: string, tokenId: string, device: string }]
   /** The presented token was revoked by `POST /auth/logout`. */
-  logout: [{ userId: number, tokenId: string }]
-  /** Every token of the user was revoked (`POST /auth/logoutall`, CLI `token revoke-all`). */
-  logoutAll: [{ userId: number, revoked: number }]
-  /** Every token of the user but the presented one was revoked (`POST /auth/logoutothers`). */
-  logoutOthers: [{ userId: number, keptTokenId: string, revoked: number }]
+  logout: [{ subject: string, tokenId: string }]
+  /** Every token of the subject was revoked (`POST /auth/logoutall`, `tokens.revokeAll`, CLI `token revoke-all`). */
+  logoutAll: [{ subject: string, revoked: number }]
+  /** Every token of the subject but the presented one was revoked (`POST /auth/logoutothers`). */
+  logoutOthers: [{ subject: string, keptTokenId: string, revoked: number }]
   /** One session was revoked by id: by its owner, by the CLI, or evicted to make room under the token limit. */
-  sessionRevoked: [{ userId: number | null, tokenId: string, reason: 'revoked' | 'evicted' }]
+  sessionRevoked: [{ subject: string, tokenId: string, reason: 'revoked' | 'evicted' }]
   /** An expired token was presented and deleted. (The periodic sweep does not emit one per row.) */
-  tokenExpired: [{ userId: number, tokenId: string }]
-  /** The password was changed; every other token of the user was revoked. */
-  passwordChanged: [{ userId: number, revoked: number }]
+  tokenExpired: [{ subject: string, tokenId: string }]
+  /** A built-in user's password was changed; every other token of the user was revoked. */
+  passwordChanged: [{ subject: string, revoked: number }]
 }
 
 export type TesseraEventName = keyof TesseraEvents
 
 export class TesseraEmitter extends EventEmitter<TesseraEvents> {}
+
+/**
+ * Calls every listener of `event`, each on its own: a throw or a rejected promise is logged, and
+ * neither stops the other listeners nor reaches the caller.
+ */
+export function emitSafely<E extends TesseraEventName> (events: TesseraEmitter, log: FastifyBaseLogger, event: E, ...payload: TesseraEvents[E]): void {
+  const failed = (error: unknown): void => log.error({ err: error, event }, 'a tessera event listener failed')
+  for (const listener of events.rawListeners(event) as Array<(...args: TesseraEvents[E]) => unknown>) {
+    try {
+      const result = listener.apply(events, payload)
+      if (result instanceof Promise) result.catch(failed)
+    } catch (error) {
+      failed(error)
+    }
+  }
+}

@@ -1,14 +1,36 @@
 /** tessera as a library: the Fastify plugin, its types, and the pieces an embedder may need. */
+import type { TesseraUser } from './users/builtin/user.js'
+
 export { default, default as tessera } from './plugin.js'
-export type { AuthenticateHook, Tessera, TesseraOptions } from './plugin.js'
-export type { AuthToken } from './http/authenticate.js'
-export { AUTH_FAILURES, AuthenticationError } from './http/authenticate.js'
+export type { AuthenticateHook, TesseraOptions } from './plugin.js'
+export type { Tessera } from './tessera.js'
+export { AUTH_FAILURES, AuthenticationError, type AuthFailure } from './tokens/failures.js'
+export {
+  TokenLimitError, TokenService, type AuthToken, type IssueOptions, type IssuedToken, type Session, type Transaction
+} from './tokens/service.js'
+export type { UserStore } from './users/store.js'
 export type { TesseraUser } from './users/builtin/user.js'
-export { Accounts, TokenLimitError, type IssuedToken, type Session } from './tokens/service.js'
+export type { BuiltinUsers, NewUser } from './users/builtin/store.js'
 export { TesseraEmitter, type TesseraEvents, type TesseraEventName } from './events.js'
 export { openDatabase, type Database, type DatabaseOptions } from './db/database.js'
-export { migrateToLatest } from './db/migrate.js'
+export { migrateToLatest, pendingMigrations } from './db/migrate.js'
 export { DEFAULT_SETTINGS, parseDuration, type TesseraSettings } from './settings.js'
 export { buildApp } from './app.js'
 export { loadConfig, ConfigError, type Config } from './config.js'
 export { default as openapi, TOKEN_SECURITY_SCHEME, type OpenApiOptions } from './openapi.js'
+
+/**
+ * Declaration merging, in the style of @fastify/jwt: an application that brings its own users
+ * declares their type once, and `request.user`, `app.tessera.tokens` and the events use it.
+ *
+ * ```ts
+ * declare module 'tessera-auth' {
+ *   interface TesseraTypes { user: MyUser }
+ * }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface TesseraTypes {}
+
+/** The user type in use: the application's, when declared in `TesseraTypes`, else tessera's built-in user. */
+export type AppUser = TesseraTypes extends { user: infer User } ? User : TesseraUser

@@ -1,50 +1,57 @@
 /**
- * The tessera Fastify plugin:
+ * The tessera Fastify plugin. On its own database, with its own users:
  *
  * ```ts
  * await app.register(tessera, { databaseUrl: 'sqlite:./data/app.db', tokenTtl: 3_600_000 })
  * app.get('/orders', { preHandler: app.authenticate }, async (request) => listOrders(request.user!.id))
  * ```
  *
+ * Inside an application that has its users already (see `UserStore`):
+ *
+ * ```ts
+ * await app.register(tessera, { database: openDatabase(appSqlite), users: { find, idOf, verifyCredentials } })
+ * ```
+ *
  * It adds the `/auth` routes, decorates `app.authenticate` (a preHandler that answers 401 or sets
- * `request.user` and `request.authToken`) and `app.tessera` (settings, events, the database, and
- * the operations the CLI uses).
+ * `request.user` and `request.authToken`) and `app.tessera` (settings, events, the database, the
+ * token service and the user store).
  */
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import sensible from '@fastify/sensible'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Accounts } from './tokens/service.js'
-import { createAuthenticate, type AuthToken } from './http/authenticate.js'
-import { Passwords } from './users/builtin/passwords.js'
-import { TokenFormat } from './tokens/format.js'
-import type { TesseraUser } from './users/builtin/user.js'
 import { openDatabase, type Database } from './db/database.js'
-import { migrateToLatest } from './db/migrate.js'
-import { TesseraEmitter } from './events.js'
-import { DatabaseUnavailableError, isDatabaseUnavailable } from './db/errors.js'
+import { NotMigratedError, migrateToLatest, pendingMigrations } from './db/migrate.js'
 import authRoutes, { type AuthRouteOptions } from './http/auth-routes.js'
+import { createAuthenticate } from './http/authenticate.js'
+import { answerError } from './http/errors.js'
 import { limitBy, registerRateLimits } from './http/rate-limits.js'
 import sessionRoutes from './http/session-routes.js'
+import type { AppUser } from './index.js'
 import { DEFAULT_SETTINGS, settingsProblems, type TesseraSettings } from './settings.js'
+import { createTessera, type Tessera } from './tessera.js'
+import type { AuthToken } from './tokens/service.js'
+import builtinRoutes from './users/builtin/routes.js'
+import type { UserStore } from './users/store.js'
 
 export interface TesseraOptions extends Partial<TesseraSettings> {
-  /** An open database (see `openDatabase`); the caller closes it. */
+  /** An open database (see `openDatabase`, which also takes your own better-sqlite3 `Database` or `pg.Pool`); you close it. */
   database?: Database
   /** Or a `DATABASE_URL` for the plugin to open, and close when the app closes. */
   databaseUrl?: string
-  /** Apply pending migrations while registering (default true). */
+  /**
+   * Your application's users. Without it, tessera keeps its own (username + password, with
+   * `/auth/register` and `/auth/password`).
+   */
+  users?: UserStore<AppUser>
+  /** Apply pending migrations while registering (default true); false refuses an unmigrated database. */
   migrate?: boolean
   /** Where the auth routes live (default `/auth`). */
   routePrefix?: string
-}
-
-/** What `app.tessera` holds. */
-export interface Tessera {
-  readonly settings: Readonly<TesseraSettings>
-  readonly events: TesseraEmitter
-  readonly database: Database
-  readonly accounts: Accounts
+  /** The request property that holds the user (default `user`), for an application that has a `user` of its own. */
+  decoratorName?: string
+  /** The name of the instance's authenticate hook (default `authenticate`). */
+  authenticateDecorator?: string
 }
 
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -56,38 +63,65 @@ declare module 'fastify' {
     tessera: Tessera
   }
   interface FastifyRequest {
-    /** The authenticated user; `null` on routes that do not run `authenticate`. */
-    user: TesseraUser | null
+    /** The authenticated user (your own type, through `TesseraTypes`); `null` on routes that do not authenticate. */
+    user: AppUser | null
     /** The token this request was authenticated with. */
     authToken: AuthToken | null
   }
 }
 
+/** Refuses a decorator name the application already uses, saying which option renames tessera's. */
+function checkFreeNames (fastify: FastifyInstance, authenticateName: string, userName: string): void {
+  if (fastify.hasDecorator('tessera')) throw new Error('tessera: the plugin is already registered on this instance')
+  if (fastify.hasDecorator(authenticateName)) {
+    throw new Error(`tessera: the app already has a decorator named "${authenticateName}": ` +
+      'pass `authenticateDecorator: \'<another name>\'` to register tessera\'s authenticate hook under another name')
+  }
+  for (const [name, option] of [[userName, 'decoratorName'], ['authToken', undefined]] as const) {
+    if (fastify.hasRequestDecorator(name)) {
+      throw new Error(`tessera: the app already has a request decorator named "${name}"` +
+        (option === undefined ? '' : `: pass \`${option}: '<another name>'\` to put tessera's user under another name`))
+    }
+  }
+}
+
 async function tessera (fastify: FastifyInstance, options: TesseraOptions): Promise<void> {
-  const { database: given, databaseUrl, migrate = true, routePrefix = '/auth', ...overrides } = options
+  const {
+    database: given, databaseUrl, users, migrate = true, routePrefix = '/auth',
+    decoratorName = 'user', authenticateDecorator = 'authenticate', ...overrides
+  } = options
   const settings: TesseraSettings = Object.freeze({ ...DEFAULT_SETTINGS, ...overrides })
   const problems = settingsProblems(settings)
+  if (users !== undefined && (typeof users.find !== 'function' || typeof users.idOf !== 'function')) {
+    problems.push('users must have find(id) and idOf(user) functions')
+  }
   if (problems.length > 0) throw new Error(`tessera: invalid options: ${problems.join('; ')}`)
   if (given === undefined && databaseUrl === undefined) throw new Error('tessera: pass `database` or `databaseUrl`')
+  checkFreeNames(fastify, authenticateDecorator, decoratorName)
 
   const database = given ?? openDatabase(databaseUrl!)
   if (given === undefined) fastify.addHook('onClose', async () => await database.close())
-  if (migrate) await migrateToLatest(database.kysely)
+  if (migrate) {
+    await migrateToLatest(database.kysely)
+  } else {
+    const pending = await pendingMigrations(database.kysely)
+    if (pending.length > 0) {
+      throw new NotMigratedError(database.description, pending, 'run `tessera migrate`, or register the plugin with `migrate: true`')
+    }
+  }
+  if (database.cacheOffReason !== undefined) fastify.log.warn(`tessera runs without its token cache: ${database.cacheOffReason}`)
 
-  const events = new TesseraEmitter()
-  const format = new TokenFormat(settings.tokenPrefix)
-  const passwords = new Passwords()
-  await passwords.warmUp()
-  const accounts = new Accounts({ db: database.kysely, settings, passwords, format, events, log: fastify.log })
+  const core = createTessera({ database, settings, log: fastify.log, users })
+  await core.builtinUsers?.warmUp()
 
-  fastify.decorate('tessera', { settings, events, database, accounts })
-  fastify.decorate('authenticate', createAuthenticate({ format, credentials: database.credentials, accounts }))
-  fastify.decorateRequest('user', null)
+  fastify.decorate('tessera', core)
+  fastify.decorate(authenticateDecorator, createAuthenticate(core.tokens, decoratorName))
+  fastify.decorateRequest(decoratorName, null)
   fastify.decorateRequest('authToken', null)
 
   if (settings.sweepInterval !== null) {
     const timer = setInterval(() => {
-      accounts.sweepExpired().then(
+      core.tokens.sweep().then(
         (deleted) => { if (deleted > 0) fastify.log.info({ deleted }, 'swept expired tokens') },
         (error: unknown) => fastify.log.error({ err: error }, 'sweeping expired tokens failed')
       )
@@ -101,23 +135,21 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     scope.setValidatorCompiler(TypeBoxValidatorCompiler)
     // JSON in and out: anything else is 415, not a string for the schema to puzzle over.
     scope.removeContentTypeParser('text/plain')
-    scope.setErrorHandler(async (error, request) => {
-      if (isDatabaseUnavailable(error)) {
-        request.log.error({ err: error }, 'database unavailable')
-        throw new DatabaseUnavailableError(error)
-      }
-      throw error
-    })
+    // tessera's shape for every error of its routes, whatever handler the application set for its own.
+    scope.setErrorHandler(answerError)
     await scope.register(sensible)
     await registerRateLimits(scope)
+    const authenticate = scope.getDecorator<typeof scope.authenticate>(authenticateDecorator)
     const routeOptions: AuthRouteOptions = {
       protect: [
-        scope.authenticate,
+        authenticate,
         limitBy(scope, settings.tokenRateLimit, 'requests with this token', (request) => request.authToken!.id)
-      ]
+      ],
+      userDecorator: decoratorName
     }
     await scope.register(authRoutes, routeOptions)
     await scope.register(sessionRoutes, routeOptions)
+    if (core.builtinUsers !== undefined) await scope.register(builtinRoutes, { ...routeOptions, builtinUsers: core.builtinUsers })
   }, { prefix: routePrefix })
 }
 

@@ -10,28 +10,24 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
 import { describeDatabaseError, describeUrl } from './db/database.js'
-import { pendingMigrations } from './db/migrate.js'
+import { NotMigratedError } from './db/migrate.js'
 
 /** How long in-flight requests get to finish after a shutdown signal. */
 export const GRACE_MS = 10_000
 
 /** Resolves once listening; the process then lives until a signal closes it. */
 export async function serve (config: Config): Promise<void> {
-  let app: FastifyInstance | undefined
-  let pending: string[] = []
+  let app: FastifyInstance
   try {
+    // Migrating at start proves the database reachable and current; without it, the plugin checks
+    // both, so that a wrong host or a forgotten `npm run migrate` stops startup, not the first requests.
     app = await buildApp(config)
-    // Migrating at start proved the database reachable and current; without it, check both here,
-    // so that a wrong host or a forgotten `npm run migrate` stops startup, not the first requests.
-    if (!config.migrateOnStart) pending = await pendingMigrations(app.tessera.database.kysely)
   } catch (error) {
-    await app?.close()
+    if (error instanceof NotMigratedError) {
+      throw new Error(`the database ${describeUrl(config.databaseUrl)} is not migrated (pending: ${error.pending.join(', ')}): ` +
+        'run `npm run migrate` first, or start with TESSERA_MIGRATE_ON_START=true', { cause: error })
+    }
     throw describeDatabaseError(config.databaseUrl, error)
-  }
-  if (pending.length > 0) {
-    await app.close()
-    throw new Error(`the database ${describeUrl(config.databaseUrl)} is not migrated (pending: ${pending.join(', ')}): ` +
-      'run `npm run migrate` first, or start with TESSERA_MIGRATE_ON_START=true')
   }
   const grace = closeWithGrace({ delay: GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')

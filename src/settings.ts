@@ -48,7 +48,7 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenLimitPerUser: null,
   tokenLimitPolicy: 'refuse',
   tokenPrefix: 'tsr_',
-  sweepInterval: null
+  sweepInterval: 60 * 60 * 1000
 })
 
 /**

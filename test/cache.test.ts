@@ -21,16 +21,16 @@ t.test('revocations through another connection are honoured on the very next req
 
   const outside = new SQLite(sqlitePath)
   t.teardown(() => outside.close())
-  outside.prepare('DELETE FROM auth_tokens WHERE id = ?').run(tokenId)
+  outside.prepare('DELETE FROM tessera_tokens WHERE id = ?').run(tokenId)
   t.equal((await me(app, token)).statusCode, 401, 'deleted by another connection')
   t.equal((await me(app, other.token)).statusCode, 200)
 
-  outside.prepare('UPDATE users SET deactivated_at = ? WHERE id = ?').run(Date.now(), user.id)
+  outside.prepare('UPDATE tessera_users SET deactivated_at = ? WHERE id = ?').run(Date.now(), user.id)
   t.equal((await me(app, other.token)).statusCode, 401, 'deactivated by another connection')
-  outside.prepare('UPDATE users SET deactivated_at = NULL WHERE id = ?').run(user.id)
+  outside.prepare('UPDATE tessera_users SET deactivated_at = NULL WHERE id = ?').run(user.id)
   t.equal((await me(app, other.token)).statusCode, 200)
 
-  outside.prepare('UPDATE auth_tokens SET expires_at = ? WHERE id = ?').run(Date.now() - 1, other.tokenId)
+  outside.prepare('UPDATE tessera_tokens SET expires_at = ? WHERE id = ?').run(Date.now() - 1, other.tokenId)
   t.equal((await me(app, other.token)).statusCode, 401, 'expired by another connection')
 })
 
@@ -42,7 +42,7 @@ t.test('revocations by this process are honoured on the very next request', asyn
   for (let i = 0; i < 3; i++) t.equal((await me(app, a.token)).statusCode, 200)
   await app.inject({ method: 'DELETE', url: `/auth/tokens/${a.tokenId}`, headers: auth(b.token) })
   t.equal((await me(app, a.token)).statusCode, 401)
-  await app.tessera.database.kysely.deleteFrom('auth_tokens').where('id', '=', b.tokenId).execute()
+  await app.tessera.database.kysely.deleteFrom('tessera_tokens').where('id', '=', b.tokenId).execute()
   t.equal((await me(app, b.token)).statusCode, 401, 'a delete through Kysely directly, too')
 })
 
@@ -58,7 +58,7 @@ t.test('concurrent requests share one look at the database, and each gets its ow
   if (sqlitePath !== undefined) {
     const outside = new SQLite(sqlitePath)
     t.teardown(() => outside.close())
-    for (const { tokenId } of revoked) outside.prepare('DELETE FROM auth_tokens WHERE id = ?').run(tokenId)
+    for (const { tokenId } of revoked) outside.prepare('DELETE FROM tessera_tokens WHERE id = ?').run(tokenId)
   } else {
     for (const { tokenId } of revoked) await app.inject({ method: 'DELETE', url: `/auth/tokens/${tokenId}`, headers: auth(live[0]!.token) })
   }
@@ -81,7 +81,7 @@ t.test('the cache size: 1 keeps every answer right, 0 turns the cache off', asyn
       if (sqlitePath === undefined) return
       const outside = new SQLite(sqlitePath)
       t.teardown(() => outside.close())
-      outside.prepare('DELETE FROM auth_tokens WHERE id = ?').run(first.tokenId)
+      outside.prepare('DELETE FROM tessera_tokens WHERE id = ?').run(first.tokenId)
       t.equal((await me(app, first.token)).statusCode, 401, 'revoked by another connection')
       t.equal((await me(app, second.token)).statusCode, 200)
     })
@@ -97,8 +97,8 @@ t.test('the change signal: the WAL-index header moves on every commit, whoever m
   own.exec('CREATE TABLE t (x)')
   const other = new SQLite(path)
   t.teardown(() => { other.close(); own.close() })
-  const signal = changeSignalFor(own, path)
-  if (signal === undefined) return t.fail('a WAL database has a change signal')
+  const { signal } = changeSignalFor(own, path)
+  if (signal === null) return t.fail('a WAL database has a change signal')
   t.teardown(() => signal.close())
 
   t.equal(signal.changed(), true, 'the first call reports a change: nothing was seen yet')
@@ -118,7 +118,7 @@ t.test('the change signal: the WAL-index header moves on every commit, whoever m
 
   const memory = new SQLite(':memory:')
   t.teardown(() => memory.close())
-  const ownOnly = changeSignalFor(memory, ':memory:')!
+  const ownOnly = changeSignalFor(memory, undefined).signal!
   t.equal(ownOnly.changed(), true)
   t.equal(ownOnly.changed(), false)
   memory.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)')
@@ -127,5 +127,5 @@ t.test('the change signal: the WAL-index header moves on every commit, whoever m
   const rollbackJournal = new SQLite(join(dir, 'delete-mode.db'))
   t.teardown(() => rollbackJournal.close())
   rollbackJournal.pragma('journal_mode = DELETE')
-  t.equal(changeSignalFor(rollbackJournal, join(dir, 'delete-mode.db')), undefined, 'no WAL, no signal: the cache stays off')
+  t.equal(changeSignalFor(rollbackJournal, join(dir, 'delete-mode.db')).signal, null, 'no WAL, no signal: the cache stays off')
 })

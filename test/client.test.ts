@@ -12,7 +12,7 @@ import { PASSWORD, buildTestApp, type TestContext } from './helpers/app.js'
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 const typesMatchTheSchemas: [
   Same<TesseraUser, Static<typeof schemas.User>>,
-  Same<IssuedToken, Static<typeof schemas.IssuedToken>>,
+  Same<IssuedToken, Static<ReturnType<typeof schemas.userSchemas<typeof schemas.User>>['IssuedToken']>>,
   Same<Session, Static<typeof schemas.Session>>,
   Same<RegisterInput, Static<typeof schemas.RegisterBody>>,
   Same<Required<LoginInput>, Required<Static<typeof schemas.LoginBody>>>,

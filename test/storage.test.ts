@@ -8,8 +8,8 @@ t.test('the database holds no token and no password in clear', async (t) => {
   const username = uniqueName()
   const issued = [await register(app, username), await login(app, username)]
   const db = app.tessera.database.kysely
-  const tokens = await db.selectFrom('auth_tokens').selectAll().execute()
-  const users = await db.selectFrom('users').selectAll().execute()
+  const tokens = await db.selectFrom('tessera_tokens').selectAll().execute()
+  const users = await db.selectFrom('tessera_users').selectAll().execute()
   t.equal(tokens.length, 2)
   for (const { token, tokenId } of issued) {
     const row = tokens.find((candidate) => candidate.id === tokenId)!

@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import { toTesseraUser } from '../users/builtin/user.js'
-import * as users from '../users/builtin/repository.js'
+import type { BuiltinUsers } from '../users/builtin/store.js'
 import { DURATION_FORMS, parseOptionalDuration } from '../settings.js'
-import { configFrom, reason, withAccounts, withDatabase } from './database.js'
+import { configFrom, reason, withDatabase, withTessera } from './database.js'
 import {
   CliError, UsageError, note, readAll, readHiddenLine, shortTime, table, writeLine, type Io
 } from './io.js'
@@ -49,8 +49,8 @@ function generatePassword (): string {
   return randomBytes(18).toString('base64url')
 }
 
-async function findUser (db: Parameters<typeof users.findUserByUsername>[0], username: string) {
-  const row = await users.findUserByUsername(db, username)
+async function findUser (users: BuiltinUsers, username: string) {
+  const row = await users.byUsername(username)
   if (row === undefined) throw new CliError(`no user named ${JSON.stringify(username)}`)
   return row
 }
@@ -133,8 +133,8 @@ export const COMMANDS: Command[] = [
       if (email !== undefined && !validate.isEmail(email)) throw new UsageError(`--email: ${JSON.stringify(email)} is not an email address`)
       const generated = values['password-stdin'] !== true
       const password = generated ? generatePassword() : await passwordFromStdin(io, username)
-      await withAccounts(io, async ({ accounts }) => {
-        const user = await accounts.createUser({ username, password, email: email ?? null })
+      await withTessera(io, async ({ users }) => {
+        const user = await users.create({ username, password, email: email ?? null })
         if (user === undefined) throw new CliError(`a user named ${JSON.stringify(username)} already exists`)
         if (generated) {
           note(io, `created user ${user.username} (id ${user.id}); their password, shown only this once:`)
@@ -151,9 +151,9 @@ export const COMMANDS: Command[] = [
     options: {},
     summary: 'Deactivate a user: their tokens stop working and they cannot log in',
     run: async ({ args: { username } }, io) => {
-      await withAccounts(io, async ({ database }) => {
-        const row = await findUser(database.kysely, username)
-        const changed = await users.deactivateUser(database.kysely, row.id, Date.now())
+      await withTessera(io, async ({ users }) => {
+        const row = await findUser(users, username)
+        const changed = await users.deactivate(row.id)
         writeLine(io.stdout, changed ? `deactivated user ${row.username}` : `user ${row.username} was already deactivated`)
       })
     }
@@ -164,8 +164,8 @@ export const COMMANDS: Command[] = [
     options: { json: JSON_OPTION },
     summary: 'List users',
     run: async ({ values }, io) => {
-      await withAccounts(io, async ({ database }) => {
-        const rows = await users.listUsers(database.kysely)
+      await withTessera(io, async ({ users }) => {
+        const rows = await users.list()
         const list = rows.map((row) => ({
           ...toTesseraUser(row),
           lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at).toISOString(),
@@ -200,12 +200,12 @@ export const COMMANDS: Command[] = [
         ttl = parseOptionalDuration(values.ttl as string)
         if (ttl === undefined) throw new UsageError(`--ttl: ${JSON.stringify(values.ttl)} is not ${DURATION_FORMS}, or none`)
       }
-      await withAccounts(io, async ({ database, accounts }) => {
-        const row = await findUser(database.kysely, username)
+      await withTessera(io, async ({ users, tessera }) => {
+        const row = await findUser(users, username)
         if (row.deactivated_at !== null) throw new CliError(`user ${row.username} is deactivated: a token for them would not work`)
         const { TokenLimitError } = await import('../tokens/service.js')
         try {
-          const issued = await accounts.issueToken(toTesseraUser(row), ttl === undefined ? { device } : { device, ttl })
+          const issued = await tessera.tokens.issue(toTesseraUser(row), ttl === undefined ? { device } : { device, ttl })
           note(io, `token ${issued.tokenId} for ${row.username} on "${device}", expires ${issued.expiry ?? 'never'}:`)
           writeLine(io.stdout, issued.token)
         } catch (error) {
@@ -221,9 +221,9 @@ export const COMMANDS: Command[] = [
     options: { json: JSON_OPTION },
     summary: "List a user's live tokens (sessions), newest first",
     run: async ({ args: { username }, values }, io) => {
-      await withAccounts(io, async ({ database, accounts }) => {
-        const row = await findUser(database.kysely, username)
-        const sessions = await accounts.listSessions(row.id)
+      await withTessera(io, async ({ users, tessera }) => {
+        const row = await findUser(users, username)
+        const sessions = await tessera.tokens.list(String(row.id))
         if (values.json === true) return writeLine(io.stdout, JSON.stringify(sessions, null, 2))
         if (sessions.length === 0) return writeLine(io.stdout, `${row.username} has no live tokens`)
         writeLine(io.stdout, table(['id', 'device', 'created', 'last used', 'expires'], sessions.map((session) => [
@@ -239,8 +239,8 @@ export const COMMANDS: Command[] = [
     options: {},
     summary: 'Revoke one token by its id (from `tessera token list`)',
     run: async ({ args: { id } }, io) => {
-      await withAccounts(io, async ({ accounts }) => {
-        if (!(await accounts.revokeSession(id))) throw new CliError(`no token with id ${JSON.stringify(id)}`)
+      await withTessera(io, async ({ tessera }) => {
+        if (!(await tessera.tokens.revoke(id))) throw new CliError(`no token with id ${JSON.stringify(id)}`)
         writeLine(io.stdout, `revoked token ${id}`)
       })
     }
@@ -251,9 +251,9 @@ export const COMMANDS: Command[] = [
     options: {},
     summary: "Revoke every token of a user (log them out everywhere)",
     run: async ({ args: { username } }, io) => {
-      await withAccounts(io, async ({ database, accounts }) => {
-        const row = await findUser(database.kysely, username)
-        const revoked = await accounts.logoutAll(row.id)
+      await withTessera(io, async ({ users, tessera }) => {
+        const row = await findUser(users, username)
+        const revoked = await tessera.tokens.revokeAll(String(row.id))
         writeLine(io.stdout, `revoked ${plural(revoked, 'token')} of ${row.username}`)
       })
     }
@@ -275,8 +275,8 @@ export const COMMANDS: Command[] = [
         if (!(batchSize >= 1 && batchSize <= 1_000_000)) throw new UsageError(`--batch-size: ${JSON.stringify(text)} is not a whole number from 1 to 1000000`)
       }
       const progress = io.stderr.isTTY === true
-      await withAccounts(io, async ({ accounts }) => {
-        const deleted = await accounts.sweepExpired({
+      await withTessera(io, async ({ tessera }) => {
+        const deleted = await tessera.tokens.sweep({
           ...(batchSize === undefined ? {} : { batchSize }),
           onBatch: (total) => { if (progress) io.stderr.write(`\rdeleting expired tokens… ${total}`) }
         })

@@ -1,12 +1,14 @@
 /**
  * How a CLI command reaches the data: the same configuration as the server (`loadConfig`, so the
- * same `DATABASE_URL` and settings), the database opened directly, and `Accounts` built without
- * a Fastify app. The database is always closed when the command ends.
+ * same `DATABASE_URL` and settings), the database opened directly, and tessera built by the same
+ * composition root as the plugin's (`createTessera`), without a Fastify app. The database is
+ * always closed when the command ends.
  *
  * The drivers, argon2 and friends are imported when a command first needs them, so that
  * `--help` and usage errors answer at once.
  */
-import type { Accounts } from '../tokens/service.js'
+import type { Tessera } from '../tessera.js'
+import type { BuiltinUsers } from '../users/builtin/store.js'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import type { Database } from '../db/database.js'
 import { CliError, type Io } from './io.js'
@@ -21,13 +23,13 @@ export function configFrom (io: Io): Config {
   }
 }
 
-export interface Session {
+export interface DatabaseContext {
   config: Config
   database: Database
 }
 
 /** Opens the configured database for `fn`, and closes it afterwards whatever happens. */
-export async function withDatabase<T> (io: Io, fn: (session: Session) => Promise<T>): Promise<T> {
+export async function withDatabase<T> (io: Io, fn: (context: DatabaseContext) => Promise<T>): Promise<T> {
   const config = configFrom(io)
   const { describeUrl, openDatabase } = await import('../db/database.js')
   let database: Database
@@ -43,19 +45,20 @@ export async function withDatabase<T> (io: Io, fn: (session: Session) => Promise
   }
 }
 
-export interface AccountsSession extends Session {
-  accounts: Accounts
+export interface TesseraContext extends DatabaseContext {
+  tessera: Tessera
+  /** The CLI works on tessera's own users (by username). */
+  users: BuiltinUsers
 }
 
 /**
- * Opens the database for `fn` with `Accounts` on it, after checking that its schema is up to
- * date: the CLI never migrates behind an operator's back (that is `tessera migrate`'s job).
+ * Opens the database for `fn` with tessera on it, after checking that its schema is up to date:
+ * the CLI never migrates behind an operator's back (that is `tessera migrate`'s job).
  */
-export async function withAccounts<T> (io: Io, fn: (session: AccountsSession) => Promise<T>): Promise<T> {
+export async function withTessera<T> (io: Io, fn: (context: TesseraContext) => Promise<T>): Promise<T> {
   return await withDatabase(io, async ({ config, database }) => {
-    const [{ pendingMigrations }, { Accounts }, { Passwords }, { TokenFormat }, { TesseraEmitter }, { pino }] = await Promise.all([
-      import('../db/migrate.js'), import('../tokens/service.js'), import('../users/builtin/passwords.js'),
-      import('../tokens/format.js'), import('../events.js'), import('pino')
+    const [{ pendingMigrations }, { createTessera }, { pino }] = await Promise.all([
+      import('../db/migrate.js'), import('../tessera.js'), import('pino')
     ])
     let pending: string[]
     try {
@@ -66,18 +69,13 @@ export async function withAccounts<T> (io: Io, fn: (session: AccountsSession) =>
     if (pending.length > 0) {
       throw new CliError(`the database ${database.description} is not migrated (${pending.length} pending migration(s)): run \`tessera migrate\` first`)
     }
-    const settings = config.settings
-    const accounts = new Accounts({
-      db: database.kysely,
-      settings,
-      passwords: new Passwords(),
-      format: new TokenFormat(settings.tokenPrefix),
-      // Nobody listens to a CLI process's events; the server's listeners are in another process.
-      events: new TesseraEmitter(),
-      // Accounts logs only a listener that threw: nothing a person needs beyond the error itself.
+    const tessera = createTessera({
+      database,
+      settings: config.settings,
+      // tessera logs only a listener that failed or a write it could not make: nothing a person needs beyond the error itself.
       log: pino({ level: 'error', base: null }, pino.destination({ fd: 2, sync: true }))
     })
-    return await fn({ config, database, accounts })
+    return await fn({ config, database, tessera, users: tessera.builtinUsers! })
   })
 }
 

@@ -1,15 +1,16 @@
 /**
- * Opens the database named by a `DATABASE_URL`: an embedded SQLite file (the default) or a
- * PostgreSQL server. Everything above this module sees one Kysely instance and one
- * credential lookup; the few dialect differences live here and in `credentials.ts`.
+ * Opens tessera's database: an embedded SQLite file (the default), a PostgreSQL server, or the
+ * application's own open better-sqlite3 `Database` or `pg.Pool`, shared with it. Everything above
+ * this module sees one Kysely instance and one token lookup; the few dialect differences live here
+ * and in `tokens/lookup.ts`.
  */
-import { mkdirSync } from 'node:fs'
+import { existsSync, realpathSync, statSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient } from 'kysely'
 import pg from 'pg'
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../settings.js'
-import { createCredentialStore, type CredentialStore } from '../tokens/lookup.js'
+import { createTokenLookup, type TokenLookup } from '../tokens/lookup.js'
 import type { Tables } from './schema.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -18,48 +19,114 @@ export interface Database {
   readonly kysely: Kysely<Tables>
   readonly dialect: Dialect
   /** The per-request token lookup (prepared once, cached where that can be exact). */
-  readonly credentials: CredentialStore
+  readonly tokenLookup: TokenLookup
   /** A short description for logs: the file, or the server's host and database; never a password. */
   readonly description: string
+  /** Set when the token cache is off for a reason an operator should hear about (logged once). */
+  readonly cacheOffReason: string | undefined
+  /** Closes what tessera opened; an application's own connection or pool is left open. */
   close: () => Promise<void>
 }
 
 export interface DatabaseOptions {
-  /** Most connections a PostgreSQL pool opens. */
+  /** Most connections a PostgreSQL pool opens (ignored for a pool you pass). */
   poolSize?: number
-  /** How long a SQLite writer waits for another connection's write lock before giving up (default 5 s). */
+  /** How long a SQLite writer waits for another connection's write lock before giving up (default 5 s; ignored for a database you pass). */
   busyTimeoutMs?: number
-  /** Most credentials the SQLite token cache holds (default 10 000); 0 turns the cache off. */
+  /** Most tokens the SQLite token cache holds (default 10 000); 0 turns the cache off. */
   tokenCacheSize?: number
 }
 
-export function openDatabase (url: string, options: DatabaseOptions = {}): Database {
-  if (url.startsWith('sqlite:')) {
-    return openSqlite(url.slice('sqlite:'.length), options.busyTimeoutMs ?? 5000, options.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE)
+/**
+ * `DATABASE_URL` (`sqlite:<path>`, `sqlite::memory:`, `postgres://…`), or the application's own
+ * open better-sqlite3 `Database` or `pg.Pool`, to keep tessera's tables beside its own:
+ *
+ * ```ts
+ * const sqlite = new Database('./app.db')
+ * await app.register(tessera, { database: openDatabase(sqlite), users })
+ * ```
+ */
+export function openDatabase (source: string | SQLite.Database | pg.Pool, options: DatabaseOptions = {}): Database {
+  const cacheSize = options.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE
+  if (typeof source !== 'string') {
+    // Recognised by shape, not `instanceof`: the application's copy of the driver may not be ours.
+    if (isSqlite(source)) {
+      // A connection of tessera's own to the application's file, where there is a file: on one
+      // shared connection, a transaction the application holds open across an await would take in
+      // tessera's statements (and tessera's BEGIN would fail inside it). An application's
+      // transaction still carries tessera's writes when passed as `transaction`.
+      const file = mainFile(source)
+      return file === undefined
+        ? sqliteDatabase(source, false, cacheSize)
+        : sqliteDatabase(openSqliteFile(file, options.busyTimeoutMs ?? 5000, false), true, cacheSize)
+    }
+    if (isPool(source)) return postgresDatabase(source, false, 'the application\'s pg.Pool')
+    throw new TypeError('openDatabase: expected a DATABASE_URL, a better-sqlite3 Database or a pg.Pool')
   }
-  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options.poolSize ?? 10)
-  throw new Error(`unsupported DATABASE_URL ${JSON.stringify(describeUrl(url))}: use sqlite:<path> or postgres://…`)
+  if (source.startsWith('sqlite:')) {
+    return sqliteDatabase(openSqliteFile(source.slice('sqlite:'.length), options.busyTimeoutMs ?? 5000, true), true, cacheSize)
+  }
+  if (/^postgres(ql)?:\/\//.test(source)) return postgresDatabase(newPool(source, options.poolSize ?? 10), true, describeUrl(source))
+  throw new Error(`unsupported DATABASE_URL ${JSON.stringify(describeUrl(source))}: use sqlite:<path> or postgres://…`)
 }
 
-function openSqlite (path: string, busyTimeoutMs: number, cacheSize: number): Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+function isSqlite (source: unknown): source is SQLite.Database {
+  return typeof (source as SQLite.Database | null)?.pragma === 'function' && typeof (source as SQLite.Database).prepare === 'function'
+}
+
+function isPool (source: unknown): source is pg.Pool {
+  return typeof (source as pg.Pool | null)?.connect === 'function' && typeof (source as pg.Pool).query === 'function'
+}
+
+/**
+ * Opens a SQLite file. One that tessera creates is put in WAL mode (readers never wait for the
+ * writer; the token cache watches its WAL index). An existing file keeps the journal mode its
+ * owner chose: changing it would change the application's database behind its back.
+ */
+function openSqliteFile (path: string, busyTimeoutMs: number, mayCreate: boolean): SQLite.Database {
+  const memory = path === ':memory:'
+  const created = mayCreate && !memory && !(existsSync(path) && statSync(path).size > 0)
+  if (!memory) mkdirSync(dirname(path), { recursive: true })
   const sqlite = new SQLite(path)
-  if (path !== ':memory:') sqlite.pragma('journal_mode = WAL')
+  if (created) sqlite.pragma('journal_mode = WAL')
   // FULL: a login or a revocation that was answered survives a power cut, not only a crash.
   sqlite.pragma('synchronous = FULL')
   sqlite.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`)
-  sqlite.pragma('foreign_keys = ON')
-  const kysely = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) })
-  const credentials = createCredentialStore({ dialect: 'sqlite', kysely, sqlite, path, cacheSize })
+  return sqlite
+}
+
+function sqliteDatabase (sqlite: SQLite.Database, owned: boolean, cacheSize: number): Database {
+  // Kysely closes its database when destroyed: an application's own connection must stay open.
+  const kysely = new Kysely<Tables>({
+    dialect: new SqliteDialect({ database: owned ? sqlite : { prepare: (text) => sqlite.prepare(text), close: () => {} } })
+  })
+  const file = mainFile(sqlite)
+  const lookup = createTokenLookup({ dialect: 'sqlite', kysely, sqlite, file, cacheSize })
   return {
     kysely,
     dialect: 'sqlite',
-    credentials,
-    description: `sqlite:${path}`,
+    tokenLookup: lookup,
+    description: `sqlite:${file ?? ':memory:'}`,
+    get cacheOffReason () { return lookup.cacheOffReason },
     close: async () => {
-      credentials.close()
+      lookup.close()
       await kysely.destroy()
     }
+  }
+}
+
+/**
+ * The main database file as SQLite opened it: absolute, with symlinks resolved (SQLite follows
+ * them, and names its `-wal` and `-shm` files after the target). `undefined` for an in-memory or
+ * temporary database.
+ */
+function mainFile (sqlite: SQLite.Database): string | undefined {
+  const main = (sqlite.pragma('database_list') as Array<{ name: string, file: string }>).find((entry) => entry.name === 'main')
+  if (main === undefined || main.file === '') return undefined
+  try {
+    return realpathSync(main.file)
+  } catch {
+    return main.file
   }
 }
 
@@ -67,32 +134,71 @@ function openSqlite (path: string, busyTimeoutMs: number, cacheSize: number): Da
 const INT8_OID = 20
 
 /**
+ * How tessera's queries read PostgreSQL values, set on each query rather than on the pool, so that
+ * an application's pool keeps its own parsers for its own queries.
+ */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
+}
+
+/**
  * How long to wait for a PostgreSQL connection, new or from a busy pool, before failing. Without
  * it an unreachable (firewalled) server would hang startup, and every request, forever.
  */
 const PG_CONNECT_TIMEOUT_MS = 10_000
 
-function openPostgres (url: string, poolSize: number): Database {
+function newPool (url: string, poolSize: number): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
     // Shown in pg_stat_activity; an `application_name` in the URL wins.
-    application_name: 'tessera',
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
-    }
+    application_name: 'tessera'
   })
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})
-  const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) })
+  return pool
+}
+
+/** Clients that already have tessera's error listener. */
+const watched = new WeakSet<pg.PoolClient>()
+
+/**
+ * The pool as Kysely uses it: every query with tessera's type parsers; a connection that dies
+ * while a query runs on it fails that query (and so that request, with a 503) instead of
+ * reaching `uncaughtException`; an application's pool is never ended by tessera.
+ */
+function poolForKysely (pool: pg.Pool, owned: boolean): PostgresPool {
+  return {
+    connect: async () => {
+      const client = await pool.connect()
+      if (!watched.has(client)) {
+        watched.add(client)
+        // The query in flight rejects by itself; without a listener the 'error' event would throw.
+        client.on('error', () => {})
+      }
+      const adapted = {
+        query: (text: string, values: unknown[]) => client.query({ text, values, types: TYPES }),
+        release: () => client.release()
+      }
+      return adapted as unknown as PostgresPoolClient
+    },
+    end: async () => {
+      if (owned) await pool.end()
+    }
+  }
+}
+
+function postgresDatabase (pool: pg.Pool, owned: boolean, description: string): Database {
+  const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: poolForKysely(pool, owned) }) })
   return {
     kysely,
     dialect: 'postgres',
-    credentials: createCredentialStore({ dialect: 'postgres', kysely }),
-    description: describeUrl(url),
-    close: () => kysely.destroy()
+    tokenLookup: createTokenLookup({ dialect: 'postgres', kysely }),
+    description,
+    cacheOffReason: undefined,
+    close: async () => await kysely.destroy()
   }
 }
 

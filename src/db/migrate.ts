@@ -1,56 +1,93 @@
-import { Migrator, PostgresAdapter, sql, type Kysely, type MigrationResultSet } from 'kysely'
-import type { Tables } from './schema.js'
-import { describeDatabaseError, openDatabase } from './database.js'
+/**
+ * tessera's own migrator. Its bookkeeping lives in `tessera_migrations` (what was applied, when)
+ * and `tessera_migrations_lock` (the row every migrator queues on), never in Kysely's default
+ * `kysely_migration`, so that an application using Kysely's Migrator on the same database keeps
+ * its own history. It looks only at tessera's own tables: no introspection of the rest of a
+ * database that it may share.
+ *
+ * All pending migrations run in one transaction, on SQLite and PostgreSQL alike (both have
+ * transactional DDL): a migration that fails leaves the database exactly as it was. Several
+ * processes may migrate at once (instances starting together): the first takes the lock (SQLite's
+ * write lock, a PostgreSQL advisory lock and the lock row), the others wait and find nothing to do.
+ */
+import { sql, type Kysely } from 'kysely'
 import { migrations } from '../../migrations/index.js'
+import { isPostgres, tableExists } from '../../migrations/dialect.js'
+import { describeDatabaseError, openDatabase } from './database.js'
+import type { Tables } from './schema.js'
+
+const HISTORY = 'tessera_migrations'
+
+/** A database with migrations still to apply, where tessera may not apply them. */
+export class NotMigratedError extends Error {
+  constructor (readonly database: string, readonly pending: string[], howToMigrate: string) {
+    super(`the database ${database} is not migrated (pending: ${pending.join(', ')}): ${howToMigrate}`)
+    this.name = 'NotMigratedError'
+  }
+}
 
 /**
- * Applies every pending migration. Returns the names applied; throws with the failing
- * migration's name and cause when one fails (the others of that run are rolled back where the
- * database allows it). On PostgreSQL several processes may run it at once (instances starting
- * together): the migrator holds an advisory lock in one transaction, and the later runners find
- * nothing to do. Kysely takes no such lock on SQLite: there, migrate from one process at a time.
+ * Applies every pending migration and returns their names.
+ * @throws {Error} naming the failing migration and its cause; nothing of that run is kept.
  */
 export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]> {
-  const migrator = await migratorFor(kysely)
-  const { error, results }: MigrationResultSet = await migrator.migrateToLatest()
-  if (error !== undefined) {
-    const failed = results?.find((result) => result.status === 'Error')?.migrationName
-    // Before any migration ran (the database unreachable, the bookkeeping tables not creatable).
-    if (failed === undefined) throw error
-    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
-  }
-  return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName)
-}
-
-/** The names of the migrations not yet applied to the database (all of them on an empty one). */
-export async function pendingMigrations (kysely: Kysely<Tables>): Promise<string[]> {
-  const known = await (await migratorFor(kysely)).getMigrations()
-  return known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name)
-}
-
-async function migratorFor (kysely: Kysely<Tables>): Promise<Migrator> {
-  return new Migrator({
-    db: kysely,
-    provider: { getMigrations: async () => migrations },
-    migrationTableSchema: await migrationTableSchema(kysely)
+  const postgres = isPostgres(kysely)
+  if (postgres) await checkSchema(kysely)
+  return await kysely.connection().execute(async (db) => {
+    await sql.raw(postgres ? 'BEGIN' : 'BEGIN IMMEDIATE').execute(db)
+    try {
+      // Serialises creating the bookkeeping tables, which IF NOT EXISTS alone does not on PostgreSQL.
+      if (postgres) await sql`SELECT pg_advisory_xact_lock(hashtext('tessera_migrations'))`.execute(db)
+      await sql`CREATE TABLE IF NOT EXISTS tessera_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`.execute(db)
+      await sql`CREATE TABLE IF NOT EXISTS tessera_migrations_lock (id text PRIMARY KEY, is_locked integer NOT NULL)`.execute(db)
+      await sql`INSERT INTO tessera_migrations_lock (id, is_locked) VALUES ('migrate', 0) ON CONFLICT DO NOTHING`.execute(db)
+      await sql`UPDATE tessera_migrations_lock SET is_locked = 1 WHERE id = 'migrate'`.execute(db)
+      const pending = pendingOf(await appliedNames(db))
+      for (const [name, migration] of pending) {
+        try {
+          await migration.up(db)
+        } catch (error) {
+          throw new Error(`migration ${name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+        }
+        await sql`INSERT INTO tessera_migrations (name, applied_at) VALUES (${name}, ${Date.now()})`.execute(db)
+      }
+      await sql`UPDATE tessera_migrations_lock SET is_locked = 0 WHERE id = 'migrate'`.execute(db)
+      await sql.raw('COMMIT').execute(db)
+      return pending.map(([name]) => name)
+    } catch (error) {
+      await sql.raw('ROLLBACK').execute(db).catch(() => {})
+      throw error
+    }
   })
 }
 
-/**
- * Where the migration bookkeeping tables live: on PostgreSQL, the schema our own tables are
- * created in (the first existing schema on the `search_path`). Named explicitly because Kysely,
- * when left to guess, looks for `kysely_migration` in *every* schema of the database: another
- * application's (or another tessera's) migrations in a neighbouring schema would make it skip
- * creating its own table and then fail to find it.
- */
-async function migrationTableSchema (kysely: Kysely<Tables>): Promise<string | undefined> {
-  if (!(kysely.getExecutor().adapter instanceof PostgresAdapter)) return undefined
+/** The names of the migrations not yet applied (all of them on a database tessera never touched). */
+export async function pendingMigrations (kysely: Kysely<Tables>): Promise<string[]> {
+  const applied = (await tableExists(kysely, HISTORY)) ? await appliedNames(kysely) : []
+  return pendingOf(applied).map(([name]) => name)
+}
+
+async function appliedNames (db: Kysely<any>): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`SELECT name FROM tessera_migrations`.execute(db)
+  return rows.map((row) => row.name)
+}
+
+function pendingOf (applied: string[]): typeof migrations {
+  const known = new Set(migrations.map(([name]) => name))
+  const unknown = applied.filter((name) => !known.has(name))
+  if (unknown.length > 0) {
+    throw new Error(`the database was migrated by a newer tessera (unknown migrations: ${unknown.join(', ')}): upgrade tessera`)
+  }
+  const done = new Set(applied)
+  return migrations.filter(([name]) => !done.has(name))
+}
+
+/** On PostgreSQL, tessera's tables go in the first existing schema of the search_path: there must be one. */
+async function checkSchema (kysely: Kysely<Tables>): Promise<void> {
   const { rows } = await sql<{ schema: string | null }>`SELECT current_schema() AS schema`.execute(kysely)
-  const schema = rows[0]?.schema ?? null
-  if (schema === null) {
+  if ((rows[0]?.schema ?? null) === null) {
     throw new Error('no schema to create the tables in: none of the schemas on the search_path exists')
   }
-  return schema
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
- * The tables, as Kysely sees them. Instants are epoch milliseconds in `bigint`
- * columns so that SQLite and PostgreSQL store and compare them the same way.
+ * tessera's tables, as Kysely sees them. Every table and index tessera creates starts with
+ * `tessera_`, so that it can share a database with the application that embeds it. Instants are
+ * epoch milliseconds in `bigint` columns so that SQLite and PostgreSQL store and compare them alike.
  */
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely'
+import type { Generated, Insertable, Selectable } from 'kysely'
 
+/** The built-in user store's users (unused when the application brings its own users). */
 export interface UsersTable {
   id: Generated<number>
   /** As the user typed it, shown back to them. */
@@ -16,18 +18,18 @@ export interface UsersTable {
   created_at: number
   /** Set when the user is deactivated; their tokens stop working. */
   deactivated_at: number | null
-  /** Written on every login; the write also serialises concurrent logins of one user. */
   last_login_at: number | null
 }
 
-export interface AuthTokensTable {
+export interface TokensTable {
   /** Random public id (UUID), unrelated to the secret: safe to show and to put in URLs. */
   id: string
   /** SHA-256 of the whole token: the only trace of the secret that is stored. */
   digest: Buffer
   /** How the token was made and digested, so that a future scheme can live beside this one. */
   format: number
-  user_id: number
+  /** Whose token it is: an opaque id given by the user store (the built-in store's user id as text). */
+  subject: string
   device: string
   created_at: number
   /** `null`: never expires. */
@@ -36,12 +38,11 @@ export interface AuthTokensTable {
 }
 
 export interface Tables {
-  users: UsersTable
-  auth_tokens: AuthTokensTable
+  tessera_users: UsersTable
+  tessera_tokens: TokensTable
 }
 
 export type UserRow = Selectable<UsersTable>
 export type NewUserRow = Insertable<UsersTable>
-export type UserUpdate = Updateable<UsersTable>
-export type TokenRow = Selectable<AuthTokensTable>
-export type NewTokenRow = Insertable<AuthTokensTable>
+export type TokenRow = Selectable<TokensTable>
+export type NewTokenRow = Insertable<TokensTable>

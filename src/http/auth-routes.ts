@@ -1,22 +1,19 @@
 /**
- * `/auth`: register, log in, who am I, log out (this device, every device, every other device),
- * change password.
+ * `/auth`: log in (when the user store can check credentials), who am I, log out (this device,
+ * every device, every other device). The built-in store adds register and password change
+ * (`users/builtin/routes.ts`).
  *
  * Protected routes run `authenticate` at `onRequest`, before the body is parsed: a client without
  * a valid token gets its 401 without the server reading, parsing or validating what it sent.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { TokenLimitError } from '../tokens/service.js'
-import { deviceFromUserAgent } from './device.js'
+import type { AppUser } from '../index.js'
 import { PASSWORD_MAX_LENGTH } from '../users/builtin/passwords.js'
-import { toTesseraUser } from '../users/builtin/user.js'
 import { usernameKey } from '../users/builtin/repository.js'
+import { deviceFromUserAgent } from './device.js'
 import { limitBy, type LimitHook } from './rate-limits.js'
-import {
-  ChangePasswordBody, ErrorResponse, IssuedToken, LoginBody, MeResponse, NoContent, RegisterBody,
-  USERNAME_MAX_LENGTH, authErrors
-} from './schemas.js'
+import { ErrorResponse, LoginBody, NoContent, SerializedUser, User, USERNAME_MAX_LENGTH, authErrors, userSchemas } from './schemas.js'
 
 const BAD_CREDENTIALS = 'Unable to log in with the provided credentials.'
 const NO_CREDENTIALS =
@@ -55,80 +52,69 @@ function refuseLogin (reply: FastifyReply, message: string): never {
 export interface AuthRouteOptions {
   /** The `onRequest` hooks of a token-protected route: authenticate, then the per-token rate limit. */
   protect: LimitHook[]
+  /** The request property that holds the user (`decoratorName`, default `user`). */
+  userDecorator: string
 }
 
-const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {
-  const { accounts, settings } = fastify.tessera
-  const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', (request) => request.ip)
-  const limitLoginByUsername = limitBy(fastify, settings.loginRateLimit, 'login attempts for this username', (request) =>
-    usernameKey(credentialsOf(request)?.username ?? ''))
-  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', (request) => request.ip)
-  const deviceOf = (request: FastifyRequest, named: string | undefined): string =>
-    named ?? deviceFromUserAgent(request.headers['user-agent'])
+/** The device label of a new session: the one the client named, else one derived from its User-Agent. */
+export function deviceOf (request: FastifyRequest, named: string | undefined): string {
+  return named ?? deviceFromUserAgent(request.headers['user-agent'])
+}
 
-  fastify.post('/register', {
-    schema: {
-      summary: 'Create a user and their first token',
-      tags: ['auth'],
-      body: RegisterBody,
-      response: { 201: IssuedToken, 400: ErrorResponse, 403: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
-    },
-    onRequest: limitRegistrationByAddress,
-    // Closed registration answers 403 whatever the body holds.
-    preValidation: async () => {
-      if (settings.registration === 'closed') throw fastify.httpErrors.forbidden('Registration is closed.')
-    }
-  }, async (request, reply) => {
-    const { username, password, email, device } = request.body
-    const created = await accounts.register({ username, password, email }, { device: deviceOf(request, device) })
-    if (created === undefined) throw fastify.httpErrors.conflict('A user with that username already exists.')
-    return reply.code(201).send(created)
-  })
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, userDecorator }) => {
+  const { tokens, users, builtinUsers, settings } = fastify.tessera
+  const show = (user: AppUser): object => users.serialize?.(user) ?? { id: users.idOf(user) }
+  const userOf = (request: FastifyRequest): AppUser => (request as unknown as Record<string, AppUser>)[userDecorator]!
+  const { MeResponse, IssuedToken } = userSchemas(builtinUsers === undefined ? SerializedUser : User)
 
-  fastify.post('/login', {
-    schema: {
-      summary: 'Log in with a username and password (JSON body or HTTP Basic) and get a new token for this device',
-      tags: ['auth'],
-      body: LoginBody,
-      response: { 200: IssuedToken, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
-    },
-    onRequest: limitLoginByAddress,
-    // With HTTP Basic credentials there may be no body at all: validate that as an empty one.
-    preValidation: async (request) => {
-      if (request.body === undefined) request.body = {}
-      const body: unknown = request.body
-      if (typeof body !== 'object' || body === null) return // the schema refuses it next
-      if (('username' in body) !== ('password' in body)) {
-        throw fastify.httpErrors.badRequest('body must have both username and password')
-      }
-    },
-    preHandler: limitLoginByUsername
-  }, async (request, reply) => {
-    const credentials = credentialsOf(request)
-    if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
+  const verifyCredentials = users.verifyCredentials
+  if (verifyCredentials !== undefined) {
+    const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', (request) => request.ip)
+    const limitLoginByUsername = limitBy(fastify, settings.loginRateLimit, 'login attempts for this username', (request) =>
+      usernameKey(credentialsOf(request)?.username ?? ''))
 
-    const row = await accounts.verifyPassword(credentials.username, credentials.password)
-    if (row === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
-    const user = toTesseraUser(row)
-    try {
-      const issued = await accounts.issueToken(user, { device: deviceOf(request, request.body.device) })
-      return { user, ...issued }
-    } catch (error) {
-      if (error instanceof TokenLimitError) throw fastify.httpErrors.forbidden(error.message)
-      throw error
-    }
-  })
+    fastify.post('/login', {
+      schema: {
+        summary: 'Log in with a username and password (JSON body or HTTP Basic) and get a new token for this device',
+        tags: ['auth'],
+        body: LoginBody,
+        response: { 200: IssuedToken, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      },
+      onRequest: limitLoginByAddress,
+      // With HTTP Basic credentials there may be no body at all: validate that as an empty one.
+      preValidation: async (request) => {
+        if (request.body === undefined) request.body = {}
+        const body: unknown = request.body
+        if (typeof body !== 'object' || body === null) return // the schema refuses it next
+        if (('username' in body) !== ('password' in body)) {
+          throw fastify.httpErrors.badRequest('body must have both username and password')
+        }
+      },
+      preHandler: limitLoginByUsername
+    }, async (request, reply) => {
+      const credentials = credentialsOf(request)
+      if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
+
+      const user = await verifyCredentials.call(users, credentials.username, credentials.password)
+      if (user === null || user === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
+      const options = { device: deviceOf(request, request.body.device) }
+      const issued = builtinUsers === undefined
+        ? await tokens.issue(user, options)
+        : await builtinUsers.logIn(user as never, options)
+      return { user: show(user), ...issued }
+    })
+  }
 
   fastify.get('/me', {
     schema: { summary: 'The user the token belongs to', tags: ['auth'], security: [{ token: [] }], response: { 200: MeResponse, ...authErrors } },
     onRequest: protect
-  }, async (request) => ({ user: request.user! }))
+  }, async (request) => ({ user: show(userOf(request)) }))
 
   fastify.post('/logout', {
     schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
     onRequest: protect
   }, async (request, reply) => {
-    await accounts.logout(request.user!.id, request.authToken!.id)
+    await tokens.logout(request.authToken!)
     return reply.code(204).send(null)
   })
 
@@ -136,7 +122,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
     onRequest: protect
   }, async (request, reply) => {
-    await accounts.logoutAll(request.user!.id)
+    await tokens.revokeAll(request.authToken!.subject)
     return reply.code(204).send(null)
   })
 
@@ -144,23 +130,8 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     schema: { summary: "Revoke every one of the user's tokens except this one", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
     onRequest: protect
   }, async (request, reply) => {
-    await accounts.logoutOthers(request.user!.id, request.authToken!.id)
-    return reply.code(204).send(null)
-  })
-
-  fastify.post('/password', {
-    schema: {
-      summary: 'Change the password; every other token of the user is revoked, this one lives',
-      tags: ['auth'],
-      security: [{ token: [] }],
-      body: ChangePasswordBody,
-      response: { 204: NoContent, 400: ErrorResponse, 403: ErrorResponse, ...authErrors }
-    },
-    onRequest: protect
-  }, async (request, reply) => {
-    const { currentPassword, newPassword } = request.body
-    const changed = await accounts.changePassword(request.user!.id, currentPassword, newPassword, request.authToken!.id)
-    if (!changed) throw fastify.httpErrors.forbidden('The current password is wrong.')
+    const { subject, id } = request.authToken!
+    await tokens.revokeAll(subject, { except: id })
     return reply.code(204).send(null)
   })
 }

@@ -1,46 +1,16 @@
 /**
  * The request path, top to bottom:
- * `Authorization` header → scheme and credentials → prefix and checksum → SHA-256 digest →
- * one indexed lookup joined to the user → expiry and active checks → `request.user`.
+ * `Authorization` header → scheme and credentials (here) → prefix and checksum → SHA-256 digest →
+ * one indexed lookup → expiry → the user store → `request.user` (`TokenService.resolve`).
  *
  * Every refusal is a 401 with `WWW-Authenticate: Token` and a message of its own. A refusal has
  * no side effect on stored data, except that an expired token which is presented is deleted.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Credential, CredentialStore } from '../tokens/lookup.js'
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/errors.js'
-import type { Accounts } from '../tokens/service.js'
-import { tokenDigest, type TokenFormat } from '../tokens/format.js'
-
-/** The token a request was authenticated with (never its secret). */
-export interface AuthToken {
-  id: string
-  createdAt: number
-  expiresAt: number | null
-}
-
-export const AUTH_FAILURES = {
-  missing: 'Authentication credentials were not provided: send "Authorization: Token <token>".',
-  scheme: 'Unsupported authorization scheme: use "Authorization: Token <token>" (or "Bearer <token>").',
-  noCredentials: 'Invalid token header: no credentials provided after the scheme.',
-  spaces: 'Invalid token header: the token must not contain spaces.',
-  characters: 'Invalid token header: the header holds characters that are not printable ASCII.',
-  malformed: 'Invalid token: it is not a well-formed token (mistyped or truncated?).',
-  unknown: 'Invalid token: unknown or revoked.',
-  expired: 'Token has expired: log in again.',
-  inactive: 'User inactive or deleted.'
-} as const
-
-export type AuthFailure = keyof typeof AUTH_FAILURES
-
-/** Thrown by the hook; the error handler answers 401 with `WWW-Authenticate: Token`. */
-export class AuthenticationError extends Error {
-  readonly statusCode = 401
-  constructor (readonly reason: AuthFailure) {
-    super(AUTH_FAILURES[reason])
-    this.name = 'AuthenticationError'
-  }
-}
+import type { AppUser } from '../index.js'
+import { AuthenticationError } from '../tokens/failures.js'
+import type { AuthToken, TokenService } from '../tokens/service.js'
 
 const SPACE = 32
 const TILDE = 126
@@ -66,42 +36,23 @@ export function readToken (header: string | undefined): string {
   return credentials
 }
 
-export interface AuthenticatorDeps {
-  format: TokenFormat
-  credentials: CredentialStore
-  accounts: Accounts
+/** The request decorators the hook sets: `user` (renamable with `decoratorName`) and `authToken`. */
+interface AuthenticatedRequest {
+  authToken: AuthToken | null
 }
 
-/** Builds the `preHandler` that protects a route and sets `request.user` and `request.authToken`. */
-export function createAuthenticate ({ format, credentials, accounts }: AuthenticatorDeps) {
-  async function resolve (header: string | undefined): Promise<Credential> {
-    const token = readToken(header)
-    if (!format.isWellFormed(token)) throw new AuthenticationError('malformed')
-
-    const credential = await credentials.find(tokenDigest(token))
-    if (credential === undefined) throw new AuthenticationError('unknown')
-
-    const now = Date.now()
-    if (credential.expiresAt !== null && credential.expiresAt <= now) {
-      await accounts.expire(credential)
-      throw new AuthenticationError('expired')
-    }
-    if (credential.deactivatedAt !== null) throw new AuthenticationError('inactive')
-    if (accounts.isTouchDue(credential, now)) await accounts.touch(credential, now)
-    return credential
-  }
-
+/** Builds the `preHandler` that protects a route and sets the request's user and `request.authToken`. */
+export function createAuthenticate (tokens: TokenService<AppUser>, userDecorator: string) {
   return async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    let credential: Credential
+    let resolved
     try {
-      credential = await resolve(request.headers.authorization)
+      resolved = await tokens.resolve(readToken(request.headers.authorization))
     } catch (error) {
       if (error instanceof AuthenticationError) reply.header('www-authenticate', 'Token')
       else if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
       throw error
     }
-    // A copy: the credential may be cached and shared, and a handler may add to its request's user.
-    request.user = { ...credential.user }
-    request.authToken = { id: credential.tokenId, createdAt: credential.tokenCreatedAt, expiresAt: credential.expiresAt }
+    (request as unknown as Record<string, unknown>)[userDecorator] = resolved.user;
+    (request as unknown as AuthenticatedRequest).authToken = resolved.token
   }
 }

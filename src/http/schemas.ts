@@ -3,7 +3,7 @@
  * response code with these: requests are validated strictly (no type coercion), responses are
  * serialised fast and stripped of anything not declared, and @fastify/swagger documents them.
  */
-import { Type, type Static } from '@fastify/type-provider-typebox'
+import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox'
 import { DEVICE_MAX_LENGTH } from './device.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../users/builtin/passwords.js'
 
@@ -50,18 +50,32 @@ export const User = Type.Object({
   createdAt: Type.String({ format: 'date-time' })
 })
 
-export const MeResponse = Type.Object({ user: User })
-
 const Expiry = Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
   description: 'When the token expires (ISO-8601, UTC), or null if it never does'
 })
 
-export const IssuedToken = Type.Object({
-  user: User,
-  token: Type.String({ description: 'The token: shown this once, stored only as a digest' }),
-  tokenId: Type.String({ format: 'uuid', description: 'The public id of the token, for the sessions API' }),
-  expiry: Expiry
+/**
+ * The user as an application's own store shows it (`users.serialize`): whatever object it returns.
+ * @fastify/swagger documents it as an object; the serializer writes every property it holds.
+ */
+export const SerializedUser = Type.Object({}, {
+  additionalProperties: true,
+  description: "The user, as the application's `serialize` shows it (default `{ id }`)"
 })
+
+/** The schemas that show a user: the built-in user, or an application's serialized one. */
+export function userSchemas<U extends TSchema> (user: U) {
+  return {
+    MeResponse: Type.Object({ user }),
+    IssuedToken: Type.Object({
+      user,
+      token: Type.String({ description: 'The token: shown this once, stored only as a digest' }),
+      tokenId: Type.String({ format: 'uuid', description: 'The public id of the token, for the sessions API' }),
+      expiry: Expiry
+    })
+  }
+}
+
 
 export const RegisterBody = Type.Object({
   username: Username,

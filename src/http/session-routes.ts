@@ -5,7 +5,7 @@ import type { AuthRouteOptions } from './auth-routes.js'
 import { ErrorResponse, NoContent, Session, TokenIdParams, authErrors } from './schemas.js'
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {
-  const { accounts } = fastify.tessera
+  const { tokens } = fastify.tessera
 
   fastify.get('/tokens', {
     schema: {
@@ -16,8 +16,8 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     },
     onRequest: protect
   }, async (request) => {
-    const currentId = request.authToken!.id
-    const sessions = await accounts.listSessions(request.user!.id)
+    const { id: currentId, subject } = request.authToken!
+    const sessions = await tokens.list(subject)
     return sessions.map((session) => ({ ...session, current: session.id === currentId }))
   })
 
@@ -32,7 +32,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     onRequest: protect
   }, async (request, reply) => {
     // Another user's session answers exactly like one that does not exist.
-    const revoked = await accounts.revokeSession(request.params.id, request.user!.id)
+    const revoked = await tokens.revoke(request.params.id, { subject: request.authToken!.subject })
     if (!revoked) throw fastify.httpErrors.notFound('No such session.')
     return reply.code(204).send(null)
   })

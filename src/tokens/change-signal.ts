@@ -28,16 +28,28 @@ const WAL_INDEX_VERSION = 3007000
 
 /**
  * The change signal for a database: the WAL-index header for a file in WAL mode, the
- * connection's own change count for `:memory:` (no other connection can reach it). `undefined`
- * when neither applies (a file whose journal mode is not WAL): the caller must not cache.
+ * connection's own change count for an in-memory database (no other connection can reach it).
+ * Otherwise no signal, and why: the caller must not cache.
+ *
+ * `file` is the main database file as SQLite opened it (absolute, symlinks resolved): the `-shm`
+ * beside any other name would be a file no commit ever touches, and the cache would never empty.
  */
-export function changeSignalFor (sqlite: SQLite.Database, path: string): ChangeSignal | undefined {
-  if (path === ':memory:') return ownChanges(sqlite)
+export function changeSignalFor (sqlite: SQLite.Database, file: string | undefined): { signal: ChangeSignal | null, reason: string | undefined } {
+  if (sqlite.memory) return { signal: ownChanges(sqlite), reason: undefined }
+  if (file === undefined) return { signal: null, reason: 'a temporary database has no WAL index to watch' }
   const mode = sqlite.pragma('journal_mode', { simple: true })
-  if (typeof mode !== 'string' || mode.toLowerCase() !== 'wal') return undefined
+  if (typeof mode !== 'string' || mode.toLowerCase() !== 'wal') {
+    return {
+      signal: null,
+      reason: `the database is in journal_mode=${String(mode)}, not WAL, and tessera does not change the journal mode of a database it did not create`
+    }
+  }
   // A read transaction creates the -shm file if no connection has yet.
   sqlite.pragma('schema_version')
-  return walIndexHeader(`${path}-shm`)
+  const signal = walIndexHeader(`${file}-shm`)
+  return signal === undefined
+    ? { signal: null, reason: `the WAL index ${file}-shm cannot be read` }
+    : { signal, reason: undefined }
 }
 
 function ownChanges (sqlite: SQLite.Database): ChangeSignal {

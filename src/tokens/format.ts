@@ -16,7 +16,7 @@ const CHECKSUM_LENGTH = 6
 /** Bytes at or above this would make `byte % 62` uneven; they are drawn again. */
 const UNBIASED_LIMIT = 248
 
-/** The format version stored with each token (`auth_tokens.format`): SHA-256 of the whole token text. */
+/** The format version stored with each token (`tessera_tokens.format`): SHA-256 of the whole token text. */
 export const TOKEN_FORMAT_VERSION = 1
 
 /** Each character code's base62 digit, or -1 outside the alphabet. */
@@ -108,7 +108,3 @@ export function digestBytes (digest: string): Buffer {
   return Buffer.from(digest, 'binary')
 }
 
-/** The stored form of a token's digest, for inserting it. */
-export function digestToken (token: string): Buffer {
-  return digestBytes(tokenDigest(token))
-}

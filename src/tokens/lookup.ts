@@ -1,5 +1,5 @@
 /**
- * The one query on the hot path: find a token by its digest, joined to its user.
+ * The one query on the hot path: find a token by its digest.
  *
  * The SQL is built once with Kysely and compiled at startup, never per request. On SQLite it runs
  * as a better-sqlite3 statement prepared once, behind a cache that is exact: before answering, it
@@ -12,122 +12,85 @@
  */
 import type SQLite from 'better-sqlite3'
 import { CompiledQuery, type Kysely } from 'kysely'
-import { digestBytes } from './format.js'
-import { toTesseraUser, type TesseraUser } from '../users/builtin/user.js'
-import { changeSignalFor, type ChangeSignal } from './change-signal.js'
 import type { Tables } from '../db/schema.js'
+import { changeSignalFor, type ChangeSignal } from './change-signal.js'
+import { digestBytes } from './format.js'
 
-/** A token and its user, as the authentication hook needs them. */
-export interface Credential {
-  tokenId: string
-  tokenCreatedAt: number
+/** A stored token, as the hot path needs it (never its secret, which is not stored). */
+export interface TokenRecord {
+  id: string
+  subject: string
+  createdAt: number
   expiresAt: number | null
   lastUsedAt: number | null
-  deactivatedAt: number | null
-  /** The user as `request.user` shows it, built once per lookup (not per request). */
-  user: TesseraUser
 }
 
-export interface CredentialStore {
+export interface TokenLookup {
   /**
-   * The credential stored under `digest` (see `tokenDigest`), if any. The result may be shared
-   * with later calls: do not modify it.
+   * The token stored under `digest` (see `tokenDigest`), if any. The result may be shared with
+   * later calls (it is cached until the next commit): do not modify it.
    */
-  find: (digest: string) => Credential | undefined | Promise<Credential | undefined>
+  find: (digest: string) => TokenRecord | undefined | Promise<TokenRecord | undefined>
+  /** Why the cache is off, when it is off although it was asked for. */
+  readonly cacheOffReason: string | undefined
   close: () => void
-}
-
-/** The row the lookup query returns. */
-interface CredentialRow {
-  tokenId: string
-  userId: number
-  tokenCreatedAt: number
-  expiresAt: number | null
-  lastUsedAt: number | null
-  username: string
-  email: string | null
-  userCreatedAt: number
-  deactivatedAt: number | null
 }
 
 function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
   return kysely
-    .selectFrom('auth_tokens as t')
-    .innerJoin('users as u', 'u.id', 't.user_id')
-    .select([
-      't.id as tokenId',
-      't.user_id as userId',
-      't.created_at as tokenCreatedAt',
-      't.expires_at as expiresAt',
-      't.last_used_at as lastUsedAt',
-      'u.username as username',
-      'u.email as email',
-      'u.created_at as userCreatedAt',
-      'u.deactivated_at as deactivatedAt'
-    ])
-    .where('t.digest', '=', Buffer.alloc(32))
+    .selectFrom('tessera_tokens')
+    .select(['id', 'subject', 'created_at as createdAt', 'expires_at as expiresAt', 'last_used_at as lastUsedAt'])
+    .where('digest', '=', Buffer.alloc(32))
     .compile()
 }
 
-function credentialOf (row: CredentialRow | undefined): Credential | undefined {
-  if (row === undefined) return undefined
-  return {
-    tokenId: row.tokenId,
-    tokenCreatedAt: row.tokenCreatedAt,
-    expiresAt: row.expiresAt,
-    lastUsedAt: row.lastUsedAt,
-    deactivatedAt: row.deactivatedAt,
-    user: toTesseraUser({ id: row.userId, username: row.username, email: row.email, created_at: row.userCreatedAt })
-  }
-}
-
-type StoreOptions =
-  | { dialect: 'sqlite', kysely: Kysely<Tables>, sqlite: SQLite.Database, path: string, cacheSize: number }
+type LookupOptions =
+  | { dialect: 'sqlite', kysely: Kysely<Tables>, sqlite: SQLite.Database, file: string | undefined, cacheSize: number }
   | { dialect: 'postgres', kysely: Kysely<Tables> }
 
-export function createCredentialStore (options: StoreOptions): CredentialStore {
+export function createTokenLookup (options: LookupOptions): TokenLookup {
   const { sql } = lookupQuery(options.kysely)
   if (options.dialect === 'postgres') {
     const { kysely } = options
     return {
-      find: async (digest) =>
-        credentialOf((await kysely.executeQuery<CredentialRow>(CompiledQuery.raw(sql, [digestBytes(digest)]))).rows[0]),
+      find: async (digest) => (await kysely.executeQuery<TokenRecord>(CompiledQuery.raw(sql, [digestBytes(digest)]))).rows[0],
+      cacheOffReason: undefined,
       close: () => {}
     }
   }
-  return new SqliteCredentials(options.sqlite, options.path, sql, options.cacheSize)
+  return new SqliteTokenLookup(options.sqlite, options.file, sql, options.cacheSize)
 }
 
 interface WaitingLookup {
   digest: string
-  resolve: (credential: Credential | undefined) => void
+  resolve: (record: TokenRecord | undefined) => void
   reject: (error: unknown) => void
 }
 
-class SqliteCredentials implements CredentialStore {
+class SqliteTokenLookup implements TokenLookup {
   readonly #sqlite: SQLite.Database
-  readonly #path: string
   readonly #sql: string
   readonly #cacheSize: number
-  readonly #cache = new Map<string, Credential>()
+  readonly #cache = new Map<string, TokenRecord>()
   readonly #waiting: WaitingLookup[] = []
-  // Prepared on first use: the tables may not exist until the migrations have run. A null signal
-  // means the cache is off (size 0, a database whose changes cannot be watched, or closed).
-  #prepared?: { lookup: SQLite.Statement<[Buffer], CredentialRow>, signal: ChangeSignal | null }
+  readonly cacheOffReason: string | undefined
+  // Null: the cache is off (size 0, a database whose changes cannot be watched, or closed).
+  #signal: ChangeSignal | null
+  // Prepared on first use: the table may not exist until the migrations have run.
+  #lookup?: SQLite.Statement<[Buffer], TokenRecord>
 
-  constructor (sqlite: SQLite.Database, path: string, sql: string, cacheSize: number) {
+  constructor (sqlite: SQLite.Database, file: string | undefined, sql: string, cacheSize: number) {
     this.#sqlite = sqlite
-    this.#path = path
     this.#sql = sql
     this.#cacheSize = cacheSize
+    const watched = cacheSize > 0 ? changeSignalFor(sqlite, file) : { signal: null, reason: undefined }
+    this.#signal = watched.signal
+    this.cacheOffReason = watched.reason
   }
 
-  find (digest: string): Credential | undefined | Promise<Credential | undefined> {
-    const { lookup, signal } = this.#prepared ??= {
-      lookup: this.#sqlite.prepare<[Buffer], CredentialRow>(this.#sql),
-      signal: this.#cacheSize > 0 ? changeSignalFor(this.#sqlite, this.#path) ?? null : null
-    }
-    if (signal === null) return this.#lookUp(lookup, digest)
+  find (digest: string): TokenRecord | undefined | Promise<TokenRecord | undefined> {
+    this.#lookup ??= this.#sqlite.prepare<[Buffer], TokenRecord>(this.#sql)
+    if (this.#signal === null) return this.#lookup.get(digestBytes(digest))
     return new Promise((resolve, reject) => {
       if (this.#waiting.push({ digest, resolve, reject }) === 1) setImmediate(this.#answerWaiting)
     })
@@ -140,7 +103,8 @@ class SqliteCredentials implements CredentialStore {
    * request is seen, and the look (a system call) is shared by every request of the turn.
    */
   readonly #answerWaiting = (): void => {
-    const { lookup, signal } = this.#prepared!
+    const lookup = this.#lookup!
+    const signal = this.#signal
     const waiting = this.#waiting.splice(0)
     try {
       // Closed meanwhile (signal gone): no cache; the lookups below fail as the driver says.
@@ -156,7 +120,7 @@ class SqliteCredentials implements CredentialStore {
         continue
       }
       try {
-        const found = this.#lookUp(lookup, digest)
+        const found = lookup.get(digestBytes(digest))
         // Inside an open transaction the connection sees its own uncommitted rows: never cache those.
         if (found !== undefined && signal !== null && !this.#sqlite.inTransaction) {
           if (this.#cache.size >= this.#cacheSize) this.#cache.clear()
@@ -169,13 +133,8 @@ class SqliteCredentials implements CredentialStore {
     }
   }
 
-  #lookUp (lookup: SQLite.Statement<[Buffer], CredentialRow>, digest: string): Credential | undefined {
-    return credentialOf(lookup.get(digestBytes(digest)))
-  }
-
   close (): void {
-    if (this.#prepared?.signal == null) return
-    this.#prepared.signal.close()
-    this.#prepared = { ...this.#prepared, signal: null }
+    this.#signal?.close()
+    this.#signal = null
   }
 }

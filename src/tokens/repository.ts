@@ -1,4 +1,4 @@
-/** All SQL that touches `auth_tokens`. Functions take the Kysely instance (or a transaction) first. */
+/** All SQL that touches `tessera_tokens`. Functions take the Kysely instance (or a transaction) first. */
 import { sql, type Kysely } from 'kysely'
 import type { NewTokenRow, Tables, TokenRow } from '../db/schema.js'
 
@@ -8,58 +8,70 @@ type Db = Kysely<Tables>
 const live = (now: number) => sql<boolean>`(expires_at IS NULL OR expires_at > ${now})`
 
 export async function insertToken (db: Db, token: NewTokenRow): Promise<void> {
-  await db.insertInto('auth_tokens').values(token).execute()
+  await db.insertInto('tessera_tokens').values(token).execute()
 }
 
-export async function countLiveTokens (db: Db, userId: number, now: number): Promise<number> {
+/**
+ * Makes the calling transaction the only one issuing tokens for `subject` until it ends, so that
+ * counting the subject's tokens and adding one cannot interleave with another login's. PostgreSQL:
+ * a transaction-scoped advisory lock on the subject. SQLite: a write (deleting the subject's
+ * expired tokens, which is useful anyway) takes the database's write lock at once, instead of at
+ * the insert after the count.
+ */
+export async function lockSubject (db: Db, subject: string, now: number, postgres: boolean): Promise<void> {
+  if (postgres) await sql`SELECT pg_advisory_xact_lock(hashtext(${`tessera_tokens:${subject}`}))`.execute(db)
+  else await db.deleteFrom('tessera_tokens').where('subject', '=', subject).where('expires_at', '<=', now).execute()
+}
+
+export async function countLiveTokens (db: Db, subject: string, now: number): Promise<number> {
   const { count } = await db
-    .selectFrom('auth_tokens')
+    .selectFrom('tessera_tokens')
     .select((eb) => eb.fn.countAll<number | string>().as('count'))
-    .where('user_id', '=', userId)
+    .where('subject', '=', subject)
     .where(live(now))
     .executeTakeFirstOrThrow()
   return Number(count)
 }
 
-/** Deletes the user's `count` least recently used live tokens; returns their ids. */
-export async function deleteLeastRecentlyUsed (db: Db, userId: number, count: number, now: number): Promise<string[]> {
+/** Deletes the subject's `count` least recently used live tokens; returns their ids. */
+export async function deleteLeastRecentlyUsed (db: Db, subject: string, count: number, now: number): Promise<string[]> {
   const victims = await db
-    .selectFrom('auth_tokens')
+    .selectFrom('tessera_tokens')
     .select('id')
-    .where('user_id', '=', userId)
+    .where('subject', '=', subject)
     .where(live(now))
     .orderBy(sql`coalesce(last_used_at, created_at)`)
     .orderBy('created_at')
     .limit(count)
     .execute()
   const ids = victims.map((victim) => victim.id)
-  if (ids.length > 0) await db.deleteFrom('auth_tokens').where('id', 'in', ids).execute()
+  if (ids.length > 0) await db.deleteFrom('tessera_tokens').where('id', 'in', ids).execute()
   return ids
 }
 
-/** The user's live tokens, newest first. */
-export async function listLiveTokens (db: Db, userId: number, now: number): Promise<TokenRow[]> {
+/** The subject's live tokens, newest first. */
+export async function listLiveTokens (db: Db, subject: string, now: number): Promise<TokenRow[]> {
   return await db
-    .selectFrom('auth_tokens')
+    .selectFrom('tessera_tokens')
     .selectAll()
-    .where('user_id', '=', userId)
+    .where('subject', '=', subject)
     .where(live(now))
     .orderBy('created_at', 'desc')
     .orderBy('id')
     .execute()
 }
 
-/** Deletes one token, optionally only if it belongs to `userId`; returns whether one was deleted. */
-export async function deleteToken (db: Db, id: string, userId?: number): Promise<boolean> {
-  let query = db.deleteFrom('auth_tokens').where('id', '=', id)
-  if (userId !== undefined) query = query.where('user_id', '=', userId)
-  const result = await query.executeTakeFirst()
-  return result.numDeletedRows > 0n
+/** Deletes one token, optionally only if it belongs to `subject`; returns the subject it belonged to. */
+export async function deleteToken (db: Db, id: string, subject?: string): Promise<string | undefined> {
+  let query = db.deleteFrom('tessera_tokens').where('id', '=', id)
+  if (subject !== undefined) query = query.where('subject', '=', subject)
+  const deleted = await query.returning('subject').executeTakeFirst()
+  return deleted?.subject
 }
 
-/** Deletes every token of a user, except `keepId` when given; returns how many. */
-export async function deleteUserTokens (db: Db, userId: number, keepId?: string): Promise<number> {
-  let query = db.deleteFrom('auth_tokens').where('user_id', '=', userId)
+/** Deletes every token of a subject, except `keepId` when given; returns how many. */
+export async function deleteSubjectTokens (db: Db, subject: string, keepId?: string): Promise<number> {
+  let query = db.deleteFrom('tessera_tokens').where('subject', '=', subject)
   if (keepId !== undefined) query = query.where('id', '!=', keepId)
   const result = await query.executeTakeFirst()
   return Number(result.numDeletedRows)
@@ -67,7 +79,7 @@ export async function deleteUserTokens (db: Db, userId: number, keepId?: string)
 
 /** Records a use of the token and, for sliding expiry, its new expiry. */
 export async function touchToken (db: Db, id: string, lastUsedAt: number, expiresAt: number | null): Promise<void> {
-  await db.updateTable('auth_tokens').set({ last_used_at: lastUsedAt, expires_at: expiresAt }).where('id', '=', id).execute()
+  await db.updateTable('tessera_tokens').set({ last_used_at: lastUsedAt, expires_at: expiresAt }).where('id', '=', id).execute()
 }
 
 /**
@@ -76,9 +88,9 @@ export async function touchToken (db: Db, id: string, lastUsedAt: number, expire
  */
 export async function deleteExpiredBatch (db: Db, now: number, limit: number): Promise<number> {
   const result = await db
-    .deleteFrom('auth_tokens')
+    .deleteFrom('tessera_tokens')
     .where('id', 'in', (eb) =>
-      eb.selectFrom('auth_tokens').select('id').where('expires_at', '<=', now).orderBy('expires_at').limit(limit))
+      eb.selectFrom('tessera_tokens').select('id').where('expires_at', '<=', now).orderBy('expires_at').limit(limit))
     .executeTakeFirst()
   return Number(result.numDeletedRows)
 }

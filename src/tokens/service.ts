@@ -1,19 +1,24 @@
 /**
- * What tessera does with users and tokens, independent of HTTP: the routes and the CLI both call
- * this. It owns the rules (token limit, expiry, sliding refresh) and emits the events.
+ * The token service: issue, verify, revoke one, revoke all of a subject, list a subject's
+ * sessions, sweep. It knows subjects (opaque string ids) and asks the user store for the user
+ * behind one; it never reads a user row itself. The routes, the CLI and an embedding application
+ * (`app.tessera.tokens`) all go through it; it owns the rules (token limit, expiry, sliding
+ * refresh) and emits the events.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
-import type { Credential } from './lookup.js'
-import type { NewUserRow, Tables, UserRow } from '../db/schema.js'
-import type { TesseraEmitter, TesseraEventName, TesseraEvents } from '../events.js'
-import * as tokens from './repository.js'
-import * as users from '../users/builtin/repository.js'
+import type { Database } from '../db/database.js'
+import type { AppUser } from '../index.js'
+import type { Tables } from '../db/schema.js'
+import { emitSafely, type TesseraEmitter, type TesseraEventName, type TesseraEvents } from '../events.js'
 import type { TesseraSettings } from '../settings.js'
-import type { Passwords } from '../users/builtin/passwords.js'
-import { TOKEN_FORMAT_VERSION, digestToken, type TokenFormat } from './format.js'
-import { toIso, toTesseraUser, type TesseraUser } from '../users/builtin/user.js'
+import { toIso } from '../time.js'
+import type { UserStore } from '../users/store.js'
+import { AuthenticationError } from './failures.js'
+import { TOKEN_FORMAT_VERSION, digestBytes, tokenDigest, type TokenFormat } from './format.js'
+import type { TokenRecord } from './lookup.js'
+import * as tokens from './repository.js'
 
 /** A token just issued: the only moment its secret exists outside the client. */
 export interface IssuedToken {
@@ -23,6 +28,15 @@ export interface IssuedToken {
   expiry: string | null
 }
 
+/** The token a request was authenticated with (never its secret): `request.authToken`. */
+export interface AuthToken {
+  id: string
+  subject: string
+  createdAt: number
+  expiresAt: number | null
+}
+
+/** A live token as its owner sees it in a list of sessions. */
 export interface Session {
   id: string
   device: string
@@ -31,110 +45,115 @@ export interface Session {
   lastUsedAt: string | null
 }
 
-/** A login refused because the user holds `limit` live tokens and the policy is `refuse`. */
+/** A login refused because the subject holds `limit` live tokens and the policy is `refuse`. */
 export class TokenLimitError extends Error {
+  readonly statusCode = 403
   constructor (readonly limit: number) {
     super(`token limit reached: a user may hold at most ${limit} live tokens; log out of another device first`)
     this.name = 'TokenLimitError'
   }
 }
 
-export interface NewUser {
-  username: string
-  password: string
-  email?: string | null | undefined
-}
+/**
+ * A transaction of the application's own Kysely instance (whatever its tables), so that tessera's
+ * writes commit or roll back with the application's: e.g. a user and their first token.
+ */
+export type Transaction = Kysely<any>
 
 export interface IssueOptions {
+  /** A label for the session, shown in lists of sessions. */
   device: string
-  /** Overrides the configured TTL for this token (the CLI's `--ttl`); `null`: never expires. */
+  /** Overrides the configured TTL for this token, in ms; `null`: never expires. */
   ttl?: number | null
+  /** Write inside this transaction (the caller commits); events then fire before that commit. */
+  transaction?: Transaction
+}
+
+export interface WriteOptions {
+  transaction?: Transaction
 }
 
 const SWEEP_BATCH_SIZE = 1000
 
-export class Accounts {
+export interface TokenServiceDeps<User> {
+  database: Database
+  settings: TesseraSettings
+  users: UserStore<User>
+  format: TokenFormat
+  events: TesseraEmitter
+  log: FastifyBaseLogger
+  /**
+   * Whether the user found for a cached token may be kept with it. True only for a store whose
+   * users live in tessera's own database (the built-in one): the token cache empties on every
+   * commit to that database, and so would the user. An application's store is asked every time.
+   */
+  usersInDatabase?: boolean
+}
+
+export class TokenService<User> {
+  readonly #database: Database
   readonly #db: Kysely<Tables>
   readonly #settings: TesseraSettings
-  readonly #passwords: Passwords
+  readonly #users: UserStore<User>
   readonly #format: TokenFormat
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
+  /** Users found for cached token records; they go when the record leaves the cache. */
+  readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
 
-  constructor (deps: {
-    db: Kysely<Tables>
-    settings: TesseraSettings
-    passwords: Passwords
-    format: TokenFormat
-    events: TesseraEmitter
-    log: FastifyBaseLogger
-  }) {
-    this.#db = deps.db
+  constructor (deps: TokenServiceDeps<User>) {
+    this.#database = deps.database
+    this.#db = deps.database.kysely
     this.#settings = deps.settings
-    this.#passwords = deps.passwords
+    this.#users = deps.users
     this.#format = deps.format
     this.#events = deps.events
     this.#log = deps.log
-  }
-
-  /** Creates a user; returns `undefined` when the username is taken (case-insensitively). */
-  async createUser (input: NewUser): Promise<TesseraUser | undefined> {
-    const row = await users.insertUser(this.#db, await this.#newUserRow(input))
-    if (row === undefined) return undefined
-    const user = toTesseraUser(row)
-    this.#emit('userCreated', { user })
-    return user
-  }
-
-  /** Creates a user and their first token in one transaction. */
-  async register (input: NewUser, options: IssueOptions): Promise<{ user: TesseraUser } & IssuedToken | undefined> {
-    const newUser = await this.#newUserRow(input)
-    const now = Date.now()
-    const created = await this.#db.transaction().execute(async (trx) => {
-      const row = await users.insertUser(trx, newUser)
-      if (row === undefined) return undefined
-      return { row, ...(await this.#issueIn(trx, row.id, options, now)) }
-    })
-    if (created === undefined) return undefined
-    const user = toTesseraUser(created.row)
-    this.#emit('userCreated', { user })
-    this.#afterIssue(user, created, options.device)
-    return { user, token: created.token, tokenId: created.tokenId, expiry: created.expiry }
+    this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
   }
 
   /**
-   * The active user with this username and password, or `undefined`. Unknown users, deactivated
-   * users and wrong passwords all cost exactly one argon2 verification.
-   */
-  async verifyPassword (username: string, password: string): Promise<UserRow | undefined> {
-    const row = await users.findUserByUsername(this.#db, username)
-    const matches = row === undefined
-      ? await this.#passwords.verifyNobody(password)
-      : await this.#passwords.verify(row.password_hash, password)
-    return matches && row !== undefined && row.deactivated_at === null ? row : undefined
-  }
-
-  /**
-   * Issues a token for the user, honouring the per-user token limit even under concurrent
-   * logins: the count and the insert happen in one transaction that holds the user row's lock.
+   * Issues a token for a user, honouring the per-user token limit even under concurrent logins:
+   * the count and the insert happen in one transaction that holds the subject's lock.
+   *
+   * ```ts
+   * const { token, tokenId, expiry } = await app.tessera.tokens.issue(user, { device: 'iPhone 15' })
+   * ```
    * @throws {TokenLimitError} when the limit is reached and the policy is `refuse`.
    */
-  async issueToken (user: TesseraUser, options: IssueOptions): Promise<IssuedToken> {
-    const now = Date.now()
-    const issued = await this.#db.transaction().execute((trx) => this.#issueIn(trx, user.id, options, now))
-    this.#afterIssue(user, issued, options.device)
+  async issue (user: User, options: IssueOptions): Promise<IssuedToken> {
+    const { issued, announce } = options.transaction === undefined
+      ? await this.#db.transaction().execute(async (trx) => await this.issueWithin(trx, user, options))
+      : await this.issueWithin(options.transaction, user, options)
+    announce()
     return issued
   }
 
-  async #issueIn (trx: Kysely<Tables>, userId: number, options: IssueOptions, now: number): Promise<IssuedToken & { evicted: string[] }> {
-    await users.recordLogin(trx, userId, now)
+  /**
+   * Issues a token inside the caller's transaction and returns, with it, the announcement of its
+   * events, for the caller to make once that transaction has committed (tessera's own flows that
+   * write more than a token: registration, login).
+   */
+  async issueWithin (trx: Transaction, user: User, options: IssueOptions): Promise<{ issued: IssuedToken, announce: () => void }> {
+    const subject = this.#users.idOf(user)
+    if (typeof subject !== 'string' || subject === '') throw new TypeError('users.idOf(user) must return a non-empty string')
+    const { evicted, ...issued } = await this.#issueIn(trx as Kysely<Tables>, subject, options, Date.now())
+    const announce = (): void => {
+      for (const tokenId of evicted) this.#emit('sessionRevoked', { subject, tokenId, reason: 'evicted' })
+      this.#emit('login', { user: user as AppUser, subject, tokenId: issued.tokenId, device: options.device })
+    }
+    return { issued, announce }
+  }
+
+  async #issueIn (trx: Kysely<Tables>, subject: string, options: IssueOptions, now: number): Promise<IssuedToken & { evicted: string[] }> {
     let evicted: string[] = []
     const limit = this.#settings.tokenLimitPerUser
     if (limit !== null) {
-      const live = await tokens.countLiveTokens(trx, userId, now)
+      await tokens.lockSubject(trx, subject, now, this.#database.dialect === 'postgres')
+      const live = await tokens.countLiveTokens(trx, subject, now)
       if (live >= limit) {
         if (this.#settings.tokenLimitPolicy === 'refuse') throw new TokenLimitError(limit)
-        evicted = await tokens.deleteLeastRecentlyUsed(trx, userId, live - limit + 1, now)
+        evicted = await tokens.deleteLeastRecentlyUsed(trx, subject, live - limit + 1, now)
       }
     }
     const token = this.#format.generate()
@@ -142,9 +161,9 @@ export class Accounts {
     const expiresAt = this.#initialExpiry(now, options.ttl === undefined ? this.#settings.tokenTtl : options.ttl)
     await tokens.insertToken(trx, {
       id: tokenId,
-      digest: digestToken(token),
+      digest: digestBytes(tokenDigest(token)),
       format: TOKEN_FORMAT_VERSION,
-      user_id: userId,
+      subject,
       device: options.device,
       created_at: now,
       expires_at: expiresAt,
@@ -153,20 +172,59 @@ export class Accounts {
     return { token, tokenId, expiry: toIso(expiresAt), evicted }
   }
 
-  #afterIssue (user: TesseraUser, issued: { tokenId: string, evicted: string[] }, device: string): void {
-    for (const tokenId of issued.evicted) this.#emit('sessionRevoked', { userId: user.id, tokenId, reason: 'evicted' })
-    this.#emit('login', { user, tokenId: issued.tokenId, device })
-  }
-
   #initialExpiry (now: number, ttl: number | null): number | null {
     if (ttl === null) return null
     const cap = this.#settings.autoRefresh ? this.#settings.autoRefreshMaxTtl : null
     return now + (cap === null ? ttl : Math.min(ttl, cap))
   }
 
+  /**
+   * The user and token behind a raw token, or `null` for anything that is not a live token of a
+   * user the store still returns. For transports other than HTTP requests (websockets, queues).
+   * A use like a request's: it records `lastUsedAt` and slides the expiry.
+   */
+  async verify (rawToken: string): Promise<{ user: User, token: AuthToken } | null> {
+    try {
+      return await this.resolve(rawToken)
+    } catch (error) {
+      if (error instanceof AuthenticationError) return null
+      throw error
+    }
+  }
+
+  /**
+   * The request path after the header: prefix and checksum → SHA-256 digest → one indexed lookup
+   * → expiry → the user store → `lastUsedAt` (at most once per `minRefreshInterval`).
+   * @throws {AuthenticationError} saying why the token is refused.
+   */
+  async resolve (rawToken: string): Promise<{ user: User, token: AuthToken }> {
+    if (!this.#format.isWellFormed(rawToken)) throw new AuthenticationError('malformed')
+
+    const record = await this.#database.tokenLookup.find(tokenDigest(rawToken))
+    if (record === undefined) throw new AuthenticationError('unknown')
+
+    const now = Date.now()
+    if (record.expiresAt !== null && record.expiresAt <= now) {
+      await this.#expire(record)
+      throw new AuthenticationError('expired')
+    }
+    const known = this.#usersOfRecords?.get(record)
+    // A copy of a kept user: a handler may add to its request's user, which must not reach the next request.
+    const user = known === undefined ? await this.#findUser(record) : { ...known }
+    if (this.#isTouchDue(record, now)) await this.#touch(record, now)
+    return { user, token: { id: record.id, subject: record.subject, createdAt: record.createdAt, expiresAt: record.expiresAt } }
+  }
+
+  async #findUser (record: TokenRecord): Promise<User> {
+    const user = await this.#users.find(record.subject)
+    if (user === null || user === undefined) throw new AuthenticationError('inactive')
+    this.#usersOfRecords?.set(record, user)
+    return user
+  }
+
   /** Whether this use of the token is due to be written (`lastUsedAt`, sliding expiry). */
-  isTouchDue (credential: Credential, now: number): boolean {
-    return credential.lastUsedAt === null || now - credential.lastUsedAt >= this.#settings.minRefreshInterval
+  #isTouchDue (record: TokenRecord, now: number): boolean {
+    return record.lastUsedAt === null || now - record.lastUsedAt >= this.#settings.minRefreshInterval
   }
 
   /**
@@ -174,53 +232,63 @@ export class Accounts {
    * Best effort: if the database cannot take the write (locked by a long purge, say), the request
    * still succeeds on the token's current expiry, and the next use tries again.
    */
-  async touch (credential: Credential, now: number): Promise<void> {
+  async #touch (record: TokenRecord, now: number): Promise<void> {
     const { autoRefresh, tokenTtl, autoRefreshMaxTtl } = this.#settings
-    let expiresAt = credential.expiresAt
+    let expiresAt = record.expiresAt
     if (autoRefresh && tokenTtl !== null && expiresAt !== null) {
       const slid = now + tokenTtl
-      expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, credential.tokenCreatedAt + autoRefreshMaxTtl)
+      expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, record.createdAt + autoRefreshMaxTtl)
     }
     try {
-      await tokens.touchToken(this.#db, credential.tokenId, now, expiresAt)
+      await tokens.touchToken(this.#db, record.id, now, expiresAt)
     } catch (error) {
-      this.#log.warn({ err: error, tokenId: credential.tokenId }, 'could not record a token use')
+      this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
     }
   }
 
   /** Deletes a token that was presented after its expiry. */
-  async expire (credential: Credential): Promise<void> {
-    if (await tokens.deleteToken(this.#db, credential.tokenId)) {
-      this.#emit('tokenExpired', { userId: credential.user.id, tokenId: credential.tokenId })
+  async #expire (record: TokenRecord): Promise<void> {
+    if (await tokens.deleteToken(this.#db, record.id) !== undefined) {
+      this.#emit('tokenExpired', { subject: record.subject, tokenId: record.id })
     }
   }
 
-  async logout (userId: number, tokenId: string): Promise<void> {
-    if (await tokens.deleteToken(this.#db, tokenId, userId)) this.#emit('logout', { userId, tokenId })
+  /** Revokes the token a request was made with (`POST /auth/logout`). */
+  async logout (token: AuthToken): Promise<void> {
+    if (await tokens.deleteToken(this.#db, token.id, token.subject) !== undefined) {
+      this.#emit('logout', { subject: token.subject, tokenId: token.id })
+    }
   }
 
-  async logoutAll (userId: number): Promise<number> {
-    const revoked = await tokens.deleteUserTokens(this.#db, userId)
-    this.#emit('logoutAll', { userId, revoked })
+  /**
+   * Revokes one token by id; with `subject`, only if it is that subject's. Returns whether one
+   * was revoked.
+   */
+  async revoke (tokenId: string, options: WriteOptions & { subject?: string } = {}): Promise<boolean> {
+    const subject = await tokens.deleteToken(this.#writer(options), tokenId, options.subject)
+    if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason: 'revoked' })
+    return subject !== undefined
+  }
+
+  /**
+   * Revokes every token of a subject (all but `except`, when given) and returns how many: e.g.
+   * when the application disables a user, `await app.tessera.tokens.revokeAll(String(user.id))`.
+   */
+  async revokeAll (subject: string, options: WriteOptions & { except?: string } = {}): Promise<number> {
+    const revoked = await tokens.deleteSubjectTokens(this.#writer(options), subject, options.except)
+    if (options.except === undefined) this.#emit('logoutAll', { subject, revoked })
+    else this.#emit('logoutOthers', { subject, keptTokenId: options.except, revoked })
     return revoked
   }
 
-  async logoutOthers (userId: number, keptTokenId: string): Promise<number> {
-    const revoked = await tokens.deleteUserTokens(this.#db, userId, keptTokenId)
-    this.#emit('logoutOthers', { userId, keptTokenId, revoked })
-    return revoked
+  /** Deletes every token of a subject but `except`, inside the caller's transaction, without an event. */
+  async deleteAllWithin (trx: Transaction, subject: string, except?: string): Promise<number> {
+    return await tokens.deleteSubjectTokens(trx as Kysely<Tables>, subject, except)
   }
 
-  /** Revokes one session by id; with `userId`, only if it is that user's. Returns whether it existed. */
-  async revokeSession (tokenId: string, userId?: number): Promise<boolean> {
-    const revoked = await tokens.deleteToken(this.#db, tokenId, userId)
-    if (revoked) this.#emit('sessionRevoked', { userId: userId ?? null, tokenId, reason: 'revoked' })
-    return revoked
-  }
-
-  /** The user's live sessions, newest first. */
-  async listSessions (userId: number): Promise<Session[]> {
-    const rows = await tokens.listLiveTokens(this.#db, userId, Date.now())
+  /** The subject's live sessions, newest first. */
+  async list (subject: string): Promise<Session[]> {
+    const rows = await tokens.listLiveTokens(this.#db, subject, Date.now())
     return rows.map((row) => ({
       id: row.id,
       device: row.device,
@@ -231,26 +299,10 @@ export class Accounts {
   }
 
   /**
-   * Changes the password if `currentPassword` is right, and revokes every other token of the
-   * user in the same transaction. Returns false for a wrong current password.
-   */
-  async changePassword (userId: number, currentPassword: string, newPassword: string, keptTokenId: string): Promise<boolean> {
-    const row = await users.findUserById(this.#db, userId)
-    if (row === undefined || !(await this.#passwords.verify(row.password_hash, currentPassword))) return false
-    const passwordHash = await this.#passwords.hash(newPassword)
-    const revoked = await this.#db.transaction().execute(async (trx) => {
-      await users.updatePasswordHash(trx, userId, passwordHash)
-      return await tokens.deleteUserTokens(trx, userId, keptTokenId)
-    })
-    this.#emit('passwordChanged', { userId, revoked })
-    return true
-  }
-
-  /**
    * Deletes every expired token, in batches of `batchSize`, and returns how many.
    * `onBatch` is told the running total after each batch (the CLI shows progress with it).
    */
-  async sweepExpired (options: { batchSize?: number, onBatch?: (deleted: number) => void } = {}): Promise<number> {
+  async sweep (options: { batchSize?: number, onBatch?: (deleted: number) => void } = {}): Promise<number> {
     const batchSize = options.batchSize ?? SWEEP_BATCH_SIZE
     const now = Date.now()
     let total = 0
@@ -262,24 +314,11 @@ export class Accounts {
     }
   }
 
-  async #newUserRow (input: NewUser): Promise<NewUserRow> {
-    return {
-      username: input.username,
-      username_key: users.usernameKey(input.username),
-      email: input.email ?? null,
-      password_hash: await this.#passwords.hash(input.password),
-      created_at: Date.now(),
-      deactivated_at: null,
-      last_login_at: null
-    }
+  #writer (options: WriteOptions): Kysely<Tables> {
+    return (options.transaction as Kysely<Tables> | undefined) ?? this.#db
   }
 
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {
-    try {
-      // The cast is the emitter's own generic contract, which TypeScript cannot follow through `E`.
-      (this.#events.emit as (event: E, ...args: TesseraEvents[E]) => boolean)(event, ...payload)
-    } catch (error) {
-      this.#log.error({ err: error, event }, 'a tessera event listener threw')
-    }
+    emitSafely(this.#events, this.#log, event, ...payload)
   }
 }

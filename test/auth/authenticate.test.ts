@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AUTH_FAILURES } from '../../src/http/authenticate.js'
+import { AUTH_FAILURES } from '../../src/tokens/failures.js'
 import { auth, buildTestApp, me, register } from '../helpers/app.js'
 
 t.test('Token and Bearer schemes both authenticate; /auth/me returns the user', async (t) => {
@@ -44,7 +44,7 @@ t.test('every 401 case has its own message and WWW-Authenticate: Token', async (
 
 t.test('an unknown well-formed token is 401 "unknown or revoked"', async (t) => {
   const { app } = await buildTestApp(t)
-  const stranger = app.tessera.accounts
+  const stranger = app.tessera.tokens
   t.ok(stranger)
   // A token of the right format that was never issued by this database.
   const { TokenFormat } = await import('../../src/tokens/format.js')
@@ -58,12 +58,12 @@ t.test("a deactivated user's token is refused, and kept", async (t) => {
   const { app } = await buildTestApp(t)
   const { token, user, tokenId } = await register(app)
   const db = app.tessera.database.kysely
-  await db.updateTable('users').set({ deactivated_at: Date.now() }).where('id', '=', user.id).execute()
+  await db.updateTable('tessera_users').set({ deactivated_at: Date.now() }).where('id', '=', user.id).execute()
   const response = await me(app, token)
   t.equal(response.statusCode, 401)
   t.equal(response.json().message, AUTH_FAILURES.inactive)
-  t.ok(await db.selectFrom('auth_tokens').select('id').where('id', '=', tokenId).executeTakeFirst(), 'no side effect: the row stays')
-  await db.updateTable('users').set({ deactivated_at: null }).where('id', '=', user.id).execute()
+  t.ok(await db.selectFrom('tessera_tokens').select('id').where('id', '=', tokenId).executeTakeFirst(), 'no side effect: the row stays')
+  await db.updateTable('tessera_users').set({ deactivated_at: null }).where('id', '=', user.id).execute()
   t.equal((await me(app, token)).statusCode, 200, 'reactivated, the token works again')
 })
 
@@ -71,11 +71,11 @@ t.test('failed authentications change nothing stored', async (t) => {
   const { app } = await buildTestApp(t)
   const { token } = await register(app)
   const db = app.tessera.database.kysely
-  const before = await db.selectFrom('auth_tokens').selectAll().execute()
+  const before = await db.selectFrom('tessera_tokens').selectAll().execute()
   for (const authorization of ['Token', 'Token a b', `Token ${token.slice(0, -1)}x`, 'Bearer tsr_nope', 'Digest abc']) {
     t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization } })).statusCode, 401)
   }
-  t.same(await db.selectFrom('auth_tokens').selectAll().execute(), before)
+  t.same(await db.selectFrom('tessera_tokens').selectAll().execute(), before)
 })
 
 t.test('every protected route refuses without a token', async (t) => {

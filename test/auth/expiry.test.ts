@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { AUTH_FAILURES } from '../../src/http/authenticate.js'
+import { AUTH_FAILURES } from '../../src/tokens/failures.js'
 import { buildTestApp, me, register } from '../helpers/app.js'
 
 t.test('a token dies at its expiry; presenting it then deletes it', async (t) => {
@@ -13,7 +13,7 @@ t.test('a token dies at its expiry; presenting it then deletes it', async (t) =>
   t.equal(response.statusCode, 401)
   t.equal(response.json().message, AUTH_FAILURES.expired)
   t.equal(response.headers['www-authenticate'], 'Token')
-  const row = await app.tessera.database.kysely.selectFrom('auth_tokens').select('id').where('id', '=', tokenId).executeTakeFirst()
+  const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('id').where('id', '=', tokenId).executeTakeFirst()
   t.equal(row, undefined, 'the expired row is gone')
   t.equal((await me(app, token)).json().message, AUTH_FAILURES.unknown, 'then it is simply unknown')
 })
@@ -23,7 +23,7 @@ t.test('with TTL none, tokens never expire and expiry is null', async (t) => {
   const { token, tokenId, expiry } = await register(app)
   t.equal(expiry, null)
   t.equal((await me(app, token)).statusCode, 200)
-  const row = await app.tessera.database.kysely.selectFrom('auth_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
+  const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
   t.equal(row.expires_at, null)
 })
 

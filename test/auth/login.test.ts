@@ -16,7 +16,7 @@ t.test('login with a JSON body returns a new working token for the device', asyn
   t.not(body.token, registered.token, 'a new token, not the registration one')
   t.not(body.tokenId, registered.tokenId)
   t.equal((await me(app, body.token)).statusCode, 200)
-  const row = await app.tessera.database.kysely.selectFrom('auth_tokens').select('device').where('id', '=', body.tokenId).executeTakeFirstOrThrow()
+  const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('device').where('id', '=', body.tokenId).executeTakeFirstOrThrow()
   t.equal(row.device, 'Pixel 8', 'the device label is stored with the token')
 })
 
@@ -58,7 +58,7 @@ t.test('a deactivated user cannot log in, with the same answer as a wrong passwo
   const { app } = await buildTestApp(t)
   const username = uniqueName()
   const { user } = await register(app, username)
-  await app.tessera.database.kysely.updateTable('users').set({ deactivated_at: Date.now() }).where('id', '=', user.id).execute()
+  await app.tessera.database.kysely.updateTable('tessera_users').set({ deactivated_at: Date.now() }).where('id', '=', user.id).execute()
   const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD } })
   const wrong = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: 'wrong password' } })
   t.equal(response.statusCode, 401)

@@ -83,6 +83,6 @@ t.test('closed registration answers 403 and creates nobody', async (t) => {
   t.equal(response.statusCode, 403)
   t.equal(response.json().error, 'Forbidden')
   t.match(response.json().message, /closed/i)
-  const count = await app.tessera.database.kysely.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
+  const count = await app.tessera.database.kysely.selectFrom('tessera_users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
   t.equal(Number(count.n), 0)
 })

@@ -11,12 +11,12 @@ import type { FastifyInstance } from 'fastify'
 /** Gives `username` `count` tokens that have already expired. */
 async function expiredTokens (app: FastifyInstance, username: string, count: number): Promise<void> {
   const row = await findUserByUsername(app.tessera.database.kysely, username)
-  for (let i = 0; i < count; i++) await app.tessera.accounts.issueToken(toTesseraUser(row!), { device: `old ${i}`, ttl: 1 })
+  for (let i = 0; i < count; i++) await app.tessera.tokens.issue(toTesseraUser(row!), { device: `old ${i}`, ttl: 1 })
   await new Promise((resolve) => setTimeout(resolve, 5))
 }
 
 async function countTokens (app: FastifyInstance): Promise<number> {
-  const { n } = await app.tessera.database.kysely.selectFrom('auth_tokens')
+  const { n } = await app.tessera.database.kysely.selectFrom('tessera_tokens')
     .select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   return Number(n)
 }

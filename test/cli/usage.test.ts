@@ -90,7 +90,7 @@ t.test('tessera migrate applies the migrations once, and is then a no-op', async
   const cli = cliFor(url)
   const first = await cli(['migrate'])
   t.equal(first.code, 0)
-  t.match(first.stdout, /^applied 0001_create_users_and_auth_tokens$/m)
+  t.match(first.stdout, /^applied 0001_create_tessera_tables$/m)
   t.ok(first.stdout.includes(`${describeUrl(url)} is up to date`), 'names the database, without a password')
   const again = await cli(['migrate'])
   t.equal(again.code, 0)

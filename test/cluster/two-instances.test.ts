@@ -63,10 +63,10 @@ if (TEST_DIALECT !== 'postgres') {
   t.test('both instances start together on an empty database and migrate it once', async (t) => {
     const { one, two, apps } = await twoInstances(t)
     const applied = await apps[0]!.app.tessera.database.kysely
-      .selectFrom('kysely_migration' as 'users')
+      .selectFrom('tessera_migrations' as 'tessera_users')
       .select((eb) => eb.fn.countAll().as('n'))
       .executeTakeFirstOrThrow()
-    t.equal(Number(applied.n), 1, 'the one migration is recorded once')
+    t.equal(Number(applied.n), 2, 'each migration is recorded once')
     t.equal((await one.call('GET', '/healthz')).status, 200)
     t.equal((await two.call('GET', '/healthz')).status, 200)
   })

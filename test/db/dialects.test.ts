@@ -36,7 +36,7 @@ t.test('instants are stored as UTC epoch milliseconds and shown as the same ISO 
   const before = Date.now()
   const issued = await register(app)
   const row = await app.tessera.database.kysely
-    .selectFrom('auth_tokens').select(['created_at', 'expires_at']).where('id', '=', issued.tokenId).executeTakeFirstOrThrow()
+    .selectFrom('tessera_tokens').select(['created_at', 'expires_at']).where('id', '=', issued.tokenId).executeTakeFirstOrThrow()
   t.type(row.created_at, 'number', 'bigint columns come back as numbers')
   t.ok(row.created_at >= before && row.created_at <= Date.now())
   t.equal(new Date(row.expires_at!).toISOString(), issued.expiry)

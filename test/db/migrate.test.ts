@@ -12,7 +12,7 @@ import { serve } from '../../src/server.js'
 import { TEST_DIALECT, buildTestApp, freshDatabaseUrl, me, register } from '../helpers/app.js'
 import { TEST_POSTGRES_URL } from '../helpers/postgres.js'
 
-const ALL_MIGRATIONS = ['0001_create_users_and_auth_tokens']
+const ALL_MIGRATIONS = ['0001_create_tessera_tables', '0002_adopt_tables_of_0_1']
 /** Nothing listens on port 1: connecting is refused at once. */
 const UNREACHABLE = 'postgres://tessera:s3cret-pw@127.0.0.1:1/tessera'
 
@@ -26,8 +26,11 @@ t.test('runMigrations applies what is pending, then nothing', async (t) => {
 
 t.test('with TESSERA_MIGRATE_ON_START=false the app leaves the schema alone and serves a migrated database', async (t) => {
   const { url } = freshDatabaseUrl(t)
-  const unmigrated = await buildTestApp(t, {}, { DATABASE_URL: url, TESSERA_MIGRATE_ON_START: 'false' })
-  t.same(await pendingMigrations(unmigrated.app.tessera.database.kysely), ALL_MIGRATIONS, 'building it migrated nothing')
+  await t.rejects(buildTestApp(t, {}, { DATABASE_URL: url, TESSERA_MIGRATE_ON_START: 'false' }), /is not migrated \(pending: 0001_create_tessera_tables/,
+    'an unmigrated database is refused while building the app, not at its first request')
+  const database = openDatabase(url)
+  t.same(await pendingMigrations(database.kysely), ALL_MIGRATIONS, 'building it migrated nothing')
+  await database.close()
   await runMigrations({ databaseUrl: url })
   const { app } = await buildTestApp(t, {}, { DATABASE_URL: url, TESSERA_MIGRATE_ON_START: 'false' })
   t.same(await pendingMigrations(app.tessera.database.kysely), [])
@@ -37,7 +40,7 @@ t.test('with TESSERA_MIGRATE_ON_START=false the app leaves the schema alone and 
 t.test('the service refuses to start on an unmigrated database it may not migrate', async (t) => {
   const { url } = freshDatabaseUrl(t)
   const config = loadConfig({ DATABASE_URL: url, TESSERA_MIGRATE_ON_START: 'false', PORT: '0', LOG_LEVEL: 'silent' })
-  await t.rejects(serve(config), { message: /is not migrated \(pending: 0001_create_users_and_auth_tokens\).*npm run migrate/ })
+  await t.rejects(serve(config), { message: /is not migrated \(pending: 0001_create_tessera_tables, 0002_adopt_tables_of_0_1\).*npm run migrate/ })
 })
 
 t.test('an unreachable PostgreSQL server is named at startup, its password never', async (t) => {
@@ -57,7 +60,7 @@ t.test('`tessera migrate` (what `npm run migrate` runs) migrates, reports, and f
   const { url } = freshDatabaseUrl(t)
   const first = await runCli(['migrate'], { env: { DATABASE_URL: url } })
   t.equal(first.code, 0, first.stderr)
-  t.match(first.stdout, /^applied 0001_create_users_and_auth_tokens$/m)
+  t.match(first.stdout, /^applied 0001_create_tessera_tables$/m)
   const again = await runCli(['migrate'], { env: { DATABASE_URL: url } })
   t.equal(again.code, 0)
   t.notMatch(again.stdout, /applied/)

@@ -73,10 +73,10 @@ async function knownUsers (app: FastifyInstance): Promise<Fixture> {
 /** The columns that requests must not change (`last_used_at`, `last_login_at` move on every use). */
 async function storedRows (app: FastifyInstance): Promise<{ users: Map<number, string>, tokens: Map<string, string> }> {
   const db = app.tessera.database.kysely
-  const users = await db.selectFrom('users')
+  const users = await db.selectFrom('tessera_users')
     .select(['id', 'username', 'username_key', 'email', 'password_hash', 'created_at', 'deactivated_at']).execute()
-  const tokens = await db.selectFrom('auth_tokens')
-    .select(['id', 'digest', 'format', 'user_id', 'device', 'created_at', 'expires_at']).execute()
+  const tokens = await db.selectFrom('tessera_tokens')
+    .select(['id', 'digest', 'format', 'subject', 'device', 'created_at', 'expires_at']).execute()
   return {
     users: new Map(users.map((row) => [row.id, JSON.stringify(row)])),
     tokens: new Map(tokens.map((row) => [row.id, JSON.stringify({ ...row, digest: Buffer.from(row.digest).toString('hex') })]))
@@ -149,7 +149,7 @@ class Ledger {
       if (this.#tokens.has(id)) continue
       const owner = this.#newTokens.get(id)
       if (owner === undefined) throw new Error(`unexpected token: ${row}`)
-      if ((JSON.parse(row) as { user_id: number }).user_id !== owner) throw new Error(`token ${id} belongs to the wrong user: ${row}`)
+      if ((JSON.parse(row) as { subject: string }).subject !== String(owner)) throw new Error(`token ${id} belongs to the wrong user: ${row}`)
     }
     for (const id of this.#newTokens.keys()) if (!now.tokens.has(id)) throw new Error(`issued token ${id} is missing`)
   }

@@ -25,7 +25,7 @@ t.test('twenty simultaneous logins with a limit of 3 leave at most 3 tokens', as
   const codes = responses.map((response) => response.statusCode)
   t.equal(codes.filter((code) => code === 200).length, 3)
   t.equal(codes.filter((code) => code === 403).length, 17)
-  const rows = await app.tessera.database.kysely.selectFrom('auth_tokens').select('id').where('user_id', '=', user.id).execute()
+  const rows = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('id').where('subject', '=', String(user.id)).execute()
   t.equal(rows.length, 3)
 })
 
@@ -46,7 +46,7 @@ t.test('evict-oldest: the least recently used session makes room', async (t) => 
 
   const responses = await Promise.all(Array.from({ length: 10 }, async () => await login(app, username)))
   t.equal(responses.length, 10, 'concurrent logins all succeed under evict-oldest')
-  const rows = await app.tessera.database.kysely.selectFrom('auth_tokens').select('id').where('user_id', '=', a.user.id).execute()
+  const rows = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('id').where('subject', '=', String(a.user.id)).execute()
   t.equal(rows.length, 2, 'and the limit still holds')
 })
 

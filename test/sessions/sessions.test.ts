@@ -123,7 +123,7 @@ t.test('lastUsedAt is written at most once per refresh interval', async (t) => {
   const { app } = await buildTestApp(t, { minRefreshInterval: 60_000 })
   const { token, tokenId } = await register(app)
   const lastUsed = async (): Promise<number | null> =>
-    (await app.tessera.database.kysely.selectFrom('auth_tokens').select('last_used_at').where('id', '=', tokenId).executeTakeFirstOrThrow()).last_used_at
+    (await app.tessera.database.kysely.selectFrom('tessera_tokens').select('last_used_at').where('id', '=', tokenId).executeTakeFirstOrThrow()).last_used_at
   t.equal(await lastUsed(), null)
   await me(app, token)
   const first = await lastUsed()

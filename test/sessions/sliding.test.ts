@@ -42,6 +42,6 @@ t.test('without auto-refresh, use does not move the expiry', async (t) => {
   const { token, tokenId, expiry } = await register(app)
   await sleep(200)
   await me(app, token)
-  const row = await app.tessera.database.kysely.selectFrom('auth_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
+  const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
   t.equal(row.expires_at, Date.parse(expiry!))
 })

@@ -1,9 +1,15 @@
 import { crc32 } from 'node:zlib'
 import t from 'tap'
-import { createAuthenticate, readToken, AuthenticationError } from '../../src/http/authenticate.js'
+import Fastify from 'fastify'
+import type { Database } from '../../src/db/database.js'
+import { TesseraEmitter } from '../../src/events.js'
+import { createAuthenticate, readToken } from '../../src/http/authenticate.js'
+import { DEFAULT_SETTINGS } from '../../src/settings.js'
+import { AuthenticationError } from '../../src/tokens/failures.js'
 import { TokenFormat, tokenDigest } from '../../src/tokens/format.js'
-import type { Accounts } from '../../src/tokens/service.js'
-import type { CredentialStore } from '../../src/tokens/lookup.js'
+import type { TokenLookup } from '../../src/tokens/lookup.js'
+import { TokenService } from '../../src/tokens/service.js'
+import type { TesseraUser } from '../../src/users/builtin/user.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 t.test('tokens: prefix, 256-bit base62 secret, checksum', async (t) => {
@@ -46,8 +52,16 @@ t.test('a mistyped token is refused without a database lookup', async (t) => {
   const format = new TokenFormat('tsr_')
   const token = format.generate()
   const digests: string[] = []
-  const credentials: CredentialStore = { find: (digest) => { digests.push(digest); return undefined }, close: () => {} }
-  const authenticate = createAuthenticate({ format, credentials, accounts: {} as Accounts })
+  const tokenLookup: TokenLookup = { find: (digest) => { digests.push(digest); return undefined }, cacheOffReason: undefined, close: () => {} }
+  const tokens = new TokenService<TesseraUser>({
+    database: { tokenLookup, kysely: undefined } as unknown as Database,
+    settings: DEFAULT_SETTINGS,
+    users: { find: () => null, idOf: () => 'nobody' },
+    format,
+    events: new TesseraEmitter(),
+    log: Fastify().log
+  })
+  const authenticate = createAuthenticate(tokens, 'user')
   const headers: Record<string, string> = {}
   const reply = { header: (name: string, value: string) => { headers[name] = value } } as unknown as FastifyReply
   const request = (authorization: string) => ({ headers: { authorization } }) as unknown as FastifyRequest

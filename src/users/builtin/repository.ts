@@ -1,4 +1,4 @@
-/** All SQL that touches `users`. Functions take the Kysely instance (or a transaction) first. */
+/** All SQL that touches `tessera_users` (the built-in user store's table). Functions take the Kysely instance (or a transaction) first. */
 import type { Kysely } from 'kysely'
 import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
 
@@ -15,7 +15,7 @@ export function usernameKey (username: string): string {
 /** Inserts a user; returns `undefined` when the username is taken (compared by `username_key`). */
 export async function insertUser (db: Db, user: NewUserRow): Promise<UserRow | undefined> {
   return await db
-    .insertInto('users')
+    .insertInto('tessera_users')
     .values(user)
     .onConflict((conflict) => conflict.column('username_key').doNothing())
     .returningAll()
@@ -25,25 +25,25 @@ export async function insertUser (db: Db, user: NewUserRow): Promise<UserRow | u
 export async function findUserByUsername (db: Db, username: string): Promise<UserRow | undefined> {
   // No username holds a NUL (see the Username schema), and PostgreSQL refuses one in any text value.
   if (username.includes('\u0000')) return undefined
-  return await db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst()
+  return await db.selectFrom('tessera_users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst()
 }
 
 export async function findUserById (db: Db, id: number): Promise<UserRow | undefined> {
-  return await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+  return await db.selectFrom('tessera_users').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
 export async function listUsers (db: Db): Promise<UserRow[]> {
-  return await db.selectFrom('users').selectAll().orderBy('id').execute()
+  return await db.selectFrom('tessera_users').selectAll().orderBy('id').execute()
 }
 
 export async function updatePasswordHash (db: Db, id: number, passwordHash: string): Promise<void> {
-  await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+  await db.updateTable('tessera_users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
 }
 
 /** Marks a user inactive; returns whether a user was changed. */
 export async function deactivateUser (db: Db, id: number, now: number): Promise<boolean> {
   const result = await db
-    .updateTable('users')
+    .updateTable('tessera_users')
     .set({ deactivated_at: now })
     .where('id', '=', id)
     .where('deactivated_at', 'is', null)
@@ -51,11 +51,7 @@ export async function deactivateUser (db: Db, id: number, now: number): Promise<
   return result.numUpdatedRows > 0n
 }
 
-/**
- * Records a login. Written inside the token-issuing transaction it also takes the user row's
- * write lock (a row lock on PostgreSQL, the database write lock on SQLite), so that concurrent
- * logins of one user count that user's tokens one after the other.
- */
+/** Records a login, in the transaction that issues its token. */
 export async function recordLogin (db: Db, id: number, now: number): Promise<void> {
-  await db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute()
+  await db.updateTable('tessera_users').set({ last_login_at: now }).where('id', '=', id).execute()
 }

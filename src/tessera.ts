@@ -1,0 +1,62 @@
+/**
+ * The composition root: the one place where tessera's parts are built and wired — the token
+ * service, the user store (the application's, or the built-in one), passwords, events. The
+ * Fastify plugin and the CLI both build tessera through `createTessera`, so a change made from the
+ * command line follows the same rules, and emits the same events, as one made over HTTP.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Database } from './db/database.js'
+import { TesseraEmitter } from './events.js'
+import type { AppUser } from './index.js'
+import type { TesseraSettings } from './settings.js'
+import { TokenFormat } from './tokens/format.js'
+import { TokenService } from './tokens/service.js'
+import { Passwords } from './users/builtin/passwords.js'
+import { BuiltinUsers } from './users/builtin/store.js'
+import type { TesseraUser } from './users/builtin/user.js'
+import type { UserStore } from './users/store.js'
+
+/** What `app.tessera` holds. */
+export interface Tessera {
+  readonly settings: Readonly<TesseraSettings>
+  readonly events: TesseraEmitter
+  readonly database: Database
+  /** Issue, verify, revoke, list and sweep tokens. */
+  readonly tokens: TokenService<AppUser>
+  /** The user store in use: the application's own, or the built-in one. */
+  readonly users: UserStore<AppUser>
+  /** The built-in store's accounts operations (register, password change, …); `undefined` when the application brings its users. */
+  readonly builtinUsers: BuiltinUsers | undefined
+  /** The format of this deployment's tokens (its prefix). */
+  readonly format: TokenFormat
+}
+
+export interface TesseraParts {
+  database: Database
+  settings: Readonly<TesseraSettings>
+  log: FastifyBaseLogger
+  /** The application's users; without them, the built-in store. */
+  users?: UserStore<AppUser> | undefined
+}
+
+export function createTessera ({ database, settings, log, users }: TesseraParts): Tessera {
+  const events = new TesseraEmitter()
+  const format = new TokenFormat(settings.tokenPrefix)
+  if (users !== undefined) {
+    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log })
+    return { settings, events, database, tokens, users, builtinUsers: undefined, format }
+  }
+  const builtinUsers = new BuiltinUsers({ db: database.kysely, passwords: new Passwords(), events, log })
+  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true })
+  builtinUsers.useTokens(tokens)
+  // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.
+  return {
+    settings,
+    events,
+    database,
+    tokens: tokens as unknown as TokenService<AppUser>,
+    users: builtinUsers as unknown as UserStore<AppUser>,
+    builtinUsers,
+    format
+  }
+}

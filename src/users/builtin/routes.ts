@@ -1,0 +1,55 @@
+/**
+ * The built-in user store's own routes: `POST /auth/register` and `POST /auth/password`. They are
+ * registered only when tessera keeps the users itself; an application that brings its own users
+ * owns sign-up and passwords.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
+import { limitBy } from '../../http/rate-limits.js'
+import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, authErrors, userSchemas } from '../../http/schemas.js'
+import type { BuiltinUsers } from './store.js'
+import type { TesseraUser } from './user.js'
+
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: BuiltinUsers }> = async (fastify, { protect, userDecorator, builtinUsers }) => {
+  const { settings } = fastify.tessera
+  const { IssuedToken } = userSchemas(User)
+  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', (request) => request.ip)
+
+  fastify.post('/register', {
+    schema: {
+      summary: 'Create a user and their first token',
+      tags: ['auth'],
+      body: RegisterBody,
+      response: { 201: IssuedToken, 400: ErrorResponse, 403: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+    },
+    onRequest: limitRegistrationByAddress,
+    // Closed registration answers 403 whatever the body holds.
+    preValidation: async () => {
+      if (settings.registration === 'closed') throw fastify.httpErrors.forbidden('Registration is closed.')
+    }
+  }, async (request, reply) => {
+    const { username, password, email, device } = request.body
+    const created = await builtinUsers.register({ username, password, email }, { device: deviceOf(request, device) })
+    if (created === undefined) throw fastify.httpErrors.conflict('A user with that username already exists.')
+    return reply.code(201).send(created)
+  })
+
+  fastify.post('/password', {
+    schema: {
+      summary: 'Change the password; every other token of the user is revoked, this one lives',
+      tags: ['auth'],
+      security: [{ token: [] }],
+      body: ChangePasswordBody,
+      response: { 204: NoContent, 400: ErrorResponse, 403: ErrorResponse, ...authErrors }
+    },
+    onRequest: protect
+  }, async (request, reply) => {
+    const { currentPassword, newPassword } = request.body
+    const user = (request as unknown as Record<string, TesseraUser>)[userDecorator]!
+    const changed = await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id)
+    if (!changed) throw fastify.httpErrors.forbidden('The current password is wrong.')
+    return reply.code(204).send(null)
+  })
+}
+
+export default routes

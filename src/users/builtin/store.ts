@@ -1,0 +1,169 @@
+/**
+ * tessera's built-in users: username + argon2id password, registration, password change,
+ * deactivation. It is the default user store, plugged into the token service through the same
+ * `UserStore` interface an application uses, and it adds what only it can do: the accounts
+ * operations the routes of `routes.ts` and the CLI call.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { CompiledQuery, type Kysely } from 'kysely'
+import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
+import { emitSafely, type TesseraEmitter } from '../../events.js'
+import type { IssueOptions, IssuedToken, TokenService } from '../../tokens/service.js'
+import type { UserStore } from '../store.js'
+import type { Passwords } from './passwords.js'
+import * as users from './repository.js'
+import { toTesseraUser, type TesseraUser } from './user.js'
+
+export interface NewUser {
+  username: string
+  password: string
+  email?: string | null | undefined
+}
+
+/** The columns `find` reads, in one statement compiled once (it runs when a token's user is not cached). */
+interface FoundRow {
+  id: number
+  username: string
+  email: string | null
+  created_at: number
+}
+
+export class BuiltinUsers implements UserStore<TesseraUser> {
+  readonly #db: Kysely<Tables>
+  readonly #passwords: Passwords
+  readonly #events: TesseraEmitter
+  readonly #log: FastifyBaseLogger
+  readonly #findQuery: string
+  /** Set once the token service exists: the two need each other. */
+  #tokens?: TokenService<TesseraUser>
+
+  constructor (deps: { db: Kysely<Tables>, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger }) {
+    this.#db = deps.db
+    this.#passwords = deps.passwords
+    this.#events = deps.events
+    this.#log = deps.log
+    this.#findQuery = deps.db
+      .selectFrom('tessera_users')
+      .select(['id', 'username', 'email', 'created_at'])
+      .where('id', '=', 0)
+      .where('deactivated_at', 'is', null)
+      .compile().sql
+  }
+
+  /** Computes the dummy hash now, so that the first unknown-user login costs no more than later ones. */
+  async warmUp (): Promise<void> {
+    await this.#passwords.warmUp()
+  }
+
+  useTokens (tokens: TokenService<TesseraUser>): void {
+    this.#tokens = tokens
+  }
+
+  get #tokenService (): TokenService<TesseraUser> {
+    if (this.#tokens === undefined) throw new Error('BuiltinUsers: useTokens() was not called')
+    return this.#tokens
+  }
+
+  /** The active user with this id; deactivated and unknown users are `null`. */
+  async find (id: string): Promise<TesseraUser | null> {
+    if (!/^[1-9]\d{0,15}$/.test(id)) return null
+    const { rows } = await this.#db.executeQuery<FoundRow>(CompiledQuery.raw(this.#findQuery, [Number(id)]))
+    return rows[0] === undefined ? null : toTesseraUser(rows[0])
+  }
+
+  idOf (user: TesseraUser): string {
+    return String(user.id)
+  }
+
+  serialize (user: TesseraUser): TesseraUser {
+    return user
+  }
+
+  /**
+   * The active user with this username and password, or `null`. Unknown users, deactivated users
+   * and wrong passwords all cost exactly one argon2 verification.
+   */
+  async verifyCredentials (username: string, password: string): Promise<TesseraUser | null> {
+    const row = await users.findUserByUsername(this.#db, username)
+    const matches = row === undefined
+      ? await this.#passwords.verifyNobody(password)
+      : await this.#passwords.verify(row.password_hash, password)
+    return matches && row !== undefined && row.deactivated_at === null ? toTesseraUser(row) : null
+  }
+
+  /** Issues a login's token and records the login, in one transaction. */
+  async logIn (user: TesseraUser, options: IssueOptions): Promise<IssuedToken> {
+    const { issued, announce } = await this.#db.transaction().execute(async (trx) => {
+      await users.recordLogin(trx, user.id, Date.now())
+      return await this.#tokenService.issueWithin(trx, user, options)
+    })
+    announce()
+    return issued
+  }
+
+  /** Creates a user; returns `undefined` when the username is taken (case-insensitively). */
+  async create (input: NewUser): Promise<TesseraUser | undefined> {
+    const row = await users.insertUser(this.#db, await this.#newUserRow(input))
+    if (row === undefined) return undefined
+    const user = toTesseraUser(row)
+    emitSafely(this.#events, this.#log, 'userCreated', { user })
+    return user
+  }
+
+  /** Creates a user and their first token in one transaction; `undefined` when the username is taken. */
+  async register (input: NewUser, options: IssueOptions): Promise<({ user: TesseraUser } & IssuedToken) | undefined> {
+    const newUser = await this.#newUserRow(input)
+    const created = await this.#db.transaction().execute(async (trx) => {
+      const row = await users.insertUser(trx, { ...newUser, last_login_at: newUser.created_at })
+      if (row === undefined) return undefined
+      const user = toTesseraUser(row)
+      return { user, ...(await this.#tokenService.issueWithin(trx, user, options)) }
+    })
+    if (created === undefined) return undefined
+    emitSafely(this.#events, this.#log, 'userCreated', { user: created.user })
+    created.announce()
+    return { user: created.user, ...created.issued }
+  }
+
+  /**
+   * Changes the password if `currentPassword` is right, and revokes every other token of the
+   * user in the same transaction. Returns false for a wrong current password.
+   */
+  async changePassword (user: TesseraUser, currentPassword: string, newPassword: string, keptTokenId: string): Promise<boolean> {
+    const row = await users.findUserById(this.#db, user.id)
+    if (row === undefined || !(await this.#passwords.verify(row.password_hash, currentPassword))) return false
+    const passwordHash = await this.#passwords.hash(newPassword)
+    const subject = this.idOf(user)
+    const revoked = await this.#db.transaction().execute(async (trx) => {
+      await users.updatePasswordHash(trx, user.id, passwordHash)
+      return await this.#tokenService.deleteAllWithin(trx, subject, keptTokenId)
+    })
+    emitSafely(this.#events, this.#log, 'passwordChanged', { subject, revoked })
+    return true
+  }
+
+  /** Marks a user inactive: they cannot log in, and their tokens stop working at once. Returns whether it changed. */
+  async deactivate (id: number): Promise<boolean> {
+    return await users.deactivateUser(this.#db, id, Date.now())
+  }
+
+  async byUsername (username: string): Promise<UserRow | undefined> {
+    return await users.findUserByUsername(this.#db, username)
+  }
+
+  async list (): Promise<UserRow[]> {
+    return await users.listUsers(this.#db)
+  }
+
+  async #newUserRow (input: NewUser): Promise<NewUserRow> {
+    return {
+      username: input.username,
+      username_key: users.usernameKey(input.username),
+      email: input.email ?? null,
+      password_hash: await this.#passwords.hash(input.password),
+      created_at: Date.now(),
+      deactivated_at: null,
+      last_login_at: null
+    }
+  }
+}
