@@ -1,10 +1,12 @@
 import SQLite from 'better-sqlite3'
-import { mkdtempSync, rmSync } from 'node:fs'
+import Fastify from 'fastify'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import t from 'tap'
+import tessera, { openDatabase } from '../src/index.js'
 import { changeSignalFor } from '../src/tokens/change-signal.js'
-import { auth, buildTestApp, login, me, register, uniqueName } from './helpers/app.js'
+import { PASSWORD, TEST_DIALECT, auth, buildTestApp, freshDatabaseUrl, login, me, register, uniqueName } from './helpers/app.js'
 
 // The SQLite credential cache must never let a revoked token live for one more request, whoever
 // revoked it: this process, or another connection to the same file (the CLI, another process).
@@ -128,4 +130,42 @@ t.test('the change signal: the WAL-index header moves on every commit, whoever m
   t.teardown(() => rollbackJournal.close())
   rollbackJournal.pragma('journal_mode = DELETE')
   t.equal(changeSignalFor(rollbackJournal, join(dir, 'delete-mode.db')).signal, null, 'no WAL, no signal: the cache stays off')
+})
+
+t.test('an existing SQLite file not in WAL mode keeps its journal mode; tessera runs without its cache, and says so once', async (t) => {
+  if (TEST_DIALECT !== 'sqlite') return t.pass('SQLite only')
+  const { sqlitePath } = freshDatabaseUrl(t)
+  const appOwned = new SQLite(sqlitePath!)
+  appOwned.exec('CREATE TABLE app_things (x)')
+  t.equal(appOwned.pragma('journal_mode', { simple: true }), 'delete')
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(async () => { await app.close(); appOwned.close() })
+  const database = openDatabase(appOwned)
+  t.teardown(() => database.close())
+  await app.register(tessera, { database, sweepInterval: null, loginRateLimit: null })
+  t.equal(appOwned.pragma('journal_mode', { simple: true }), 'delete', 'still in its own journal mode')
+  t.equal(lines.filter((line) => line.includes('without its token cache')).length, 1, 'logged once')
+  const registered = await app.inject({ method: 'POST', url: '/auth/register', payload: { username: uniqueName(), password: PASSWORD } })
+  const { token, tokenId } = registered.json()
+  t.equal((await me(app, token)).statusCode, 200)
+  appOwned.prepare('DELETE FROM tessera_tokens WHERE id = ?').run(tokenId)
+  t.equal((await me(app, token)).statusCode, 401, "the application's own revocation is seen at once")
+})
+
+t.test('a revocation made through a symlinked path is honoured at once', async (t) => {
+  if (TEST_DIALECT !== 'sqlite') return t.pass('SQLite only')
+  const { sqlitePath } = freshDatabaseUrl(t)
+  const link = join(dirname(sqlitePath!), 'linked', 'tessera.db')
+  mkdirSync(dirname(link))
+  // The file lives at sqlitePath; the service is given a symlink to it, as a deployment might be.
+  new SQLite(sqlitePath!).close()
+  symlinkSync(sqlitePath!, link)
+  const { app } = await buildTestApp(t, {}, { DATABASE_URL: `sqlite:${link}` })
+  const { token, tokenId } = await register(app)
+  t.equal((await me(app, token)).statusCode, 200, 'cached')
+  const outside = new SQLite(sqlitePath!)
+  t.teardown(() => outside.close())
+  outside.prepare('DELETE FROM tessera_tokens WHERE id = ?').run(tokenId)
+  t.equal((await me(app, token)).statusCode, 401, 'the revocation through the real path is seen on the next request')
 })

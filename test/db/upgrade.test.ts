@@ -1,0 +1,83 @@
+/**
+ * Upgrades never log anyone out: a database made by the previous release (0.1: tables `users`
+ * and `auth_tokens`, Kysely's `kysely_migration`) is migrated in place, and every live token,
+ * password and user id keeps working. Also: a failed migration leaves the database as it was.
+ */
+import { hash } from '@node-rs/argon2'
+import { sql } from 'kysely'
+import t from 'tap'
+import { openDatabase } from '../../src/db/database.js'
+import { migrateToLatest, pendingMigrations } from '../../src/db/migrate.js'
+import { ARGON2_OPTIONS } from '../../src/users/builtin/passwords.js'
+import { addRelease01User, migrateAsRelease01 } from '../fixtures/release-0.1.js'
+import { PASSWORD, TEST_DIALECT, auth, buildTestApp, freshDatabaseUrl, login, me, register } from '../helpers/app.js'
+import { cliFor } from '../helpers/cli.js'
+
+async function tableNames (url: string): Promise<string[]> {
+  const database = openDatabase(url)
+  try {
+    const query = TEST_DIALECT === 'postgres'
+      ? sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`
+      : sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+    return (await query.execute(database.kysely)).rows.map((row) => row.name).sort()
+  } finally {
+    await database.close()
+  }
+}
+
+t.test('a database made by 0.1 migrates in place: every live token, password and id keeps working', async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  const old = openDatabase(url)
+  await migrateAsRelease01(old.kysely)
+  const passwordHash = await hash(PASSWORD, ARGON2_OPTIONS)
+  const alice = await addRelease01User(old.kysely, 'alice', passwordHash, null)
+  const bob = await addRelease01User(old.kysely, 'bob', passwordHash, Date.now() + 3_600_000)
+  await old.close()
+  t.same(await tableNames(url), ['auth_tokens', 'kysely_migration', 'kysely_migration_lock', 'users'], 'the 0.1 layout')
+
+  const { app } = await buildTestApp(t, {}, { DATABASE_URL: url })
+  for (const user of [alice, bob]) {
+    const response = await me(app, user.token)
+    t.equal(response.statusCode, 200, `${user.username}'s token issued by 0.1 still works`)
+    t.same(response.json().user.id, user.id, 'same user id')
+    t.equal(response.json().user.username, user.username)
+  }
+  const sessions = (await app.inject({ method: 'GET', url: '/auth/tokens', headers: auth(alice.token) })).json()
+  t.same(sessions.map((s: { id: string, device: string, expiry: string | null }) => [s.id, s.device, s.expiry]), [[alice.tokenId, 'Pixel 8', null]])
+  t.equal((await login(app, 'bob')).user.id, bob.id, 'the password set under 0.1 still logs in')
+  const carol = await register(app)
+  t.ok(carol.user.id > bob.id, 'new users get new ids: the id sequence carried over')
+  t.same(await tableNames(url), ['tessera_migrations', 'tessera_migrations_lock', 'tessera_tokens', 'tessera_users'],
+    "0.1's tables and bookkeeping are gone; only tessera_ tables are left")
+  t.same(await pendingMigrations(app.tessera.database.kysely), [])
+
+  // The CLI sees the same users and tokens.
+  const cli = cliFor(url)
+  const listed = await cli(['token', 'list', 'alice', '--json'])
+  t.equal(listed.code, 0, listed.stderr)
+  t.same(JSON.parse(listed.stdout).map((s: { id: string }) => s.id), [alice.tokenId])
+  t.equal((await cli(['token', 'revoke-all', 'alice'])).code, 0)
+  t.equal((await me(app, alice.token)).statusCode, 401, 'and revoking it works at once')
+})
+
+t.test("0.1's bookkeeping table is kept when another application's migrations share it", async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  const old = openDatabase(url)
+  await migrateAsRelease01(old.kysely)
+  await sql`INSERT INTO kysely_migration (name, timestamp) VALUES ('2023_app_orders', '2023-01-01T00:00:00.000Z')`.execute(old.kysely)
+  await migrateToLatest(old.kysely)
+  const left = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(old.kysely)
+  t.same(left.rows.map((row) => row.name), ['2023_app_orders'], "only tessera's row left it")
+  await old.close()
+})
+
+t.test('a migration that fails leaves the database exactly as it was', async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  const database = openDatabase(url)
+  t.teardown(() => database.close())
+  // An application table that happens to hold the name tessera's second table needs.
+  await sql`CREATE TABLE tessera_tokens (mine integer)`.execute(database.kysely)
+  await t.rejects(migrateToLatest(database.kysely), /migration 0001_create_tessera_tables failed/)
+  t.same(await tableNames(url), ['tessera_tokens'], 'no tessera_users, no bookkeeping: the failed run left nothing')
+  t.same(await pendingMigrations(database.kysely), ['0001_create_tessera_tables', '0002_adopt_tables_of_0_1'])
+})
