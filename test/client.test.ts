@@ -144,8 +144,8 @@ t.test('a server that cannot be reached, or answers with something else than JSO
   t.match(await rejection(t, proxy.me()), { status: 502, error: 'Bad Gateway', message: '<html>Bad Gateway</html>' })
 })
 
-t.test("the package exports the client as 'tessera/client'", async (t) => {
-  const specifier = 'tessera/client'
+t.test("the package exports the client as 'tessera-auth/client'", async (t) => {
+  const specifier = 'tessera-auth/client'
   const exported = await import(specifier) as typeof import('../src/client/index.js')
   t.type(exported.TesseraClient, 'function')
   t.type(exported.TesseraError, 'function')

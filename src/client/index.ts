@@ -3,7 +3,7 @@
  * global `fetch` (Node 20+, browsers, Deno, Bun) and depends on nothing else.
  *
  * ```ts
- * import { TesseraClient, TesseraError } from 'tessera/client'
+ * import { TesseraClient, TesseraError } from 'tessera-auth/client'
  *
  * const client = new TesseraClient({ baseUrl: 'http://127.0.0.1:3000' })
  * await client.login({ username: 'alice', password, device: 'integration tests' })

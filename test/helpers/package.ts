@@ -1,0 +1,119 @@
+/**
+ * The package as a consumer gets it, for test/package/: what `npm pack` puts in the tarball, the
+ * tarball itself, and npm run the way a consumer runs it (outside this repository's npm
+ * configuration). `npm pack` is always run with `--ignore-scripts`: its `prepare` would rebuild
+ * `dist` while other test files run the compiled CLI from it; `npm test` builds first (`pretest`),
+ * and `staleBuild()` says when that build is older than the sources.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The repository root (the package). */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The directories the build compiles, each into `dist/<directory>`. */
+const SOURCE_DIRECTORIES = ['src', 'migrations']
+
+export interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+export interface RunOptions {
+  cwd: string
+  /** Added to the environment (after npm's own `npm_*` variables are removed). */
+  env?: Record<string, string>
+}
+
+/**
+ * The environment without the `npm_*` variables that `npm test` sets (`npm_config_local_prefix`
+ * among them): an npm started with them would act on this repository, not on the consumer.
+ */
+function cleanEnvironment (extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^npm_/i.test(name)) env[name] = value
+  }
+  return { ...env, ...extra }
+}
+
+/** Runs a command to its end; the result, whatever the exit code. */
+export async function run (command: string, args: string[], options: RunOptions): Promise<RunResult> {
+  const child = spawn(command, args, { cwd: options.cwd, env: cleanEnvironment(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', resolve)
+  })
+  return { code, stdout, stderr }
+}
+
+/** Runs a command that must succeed; otherwise throws with the command line and its stderr. */
+export async function runOk (command: string, args: string[], options: RunOptions): Promise<RunResult> {
+  const result = await run(command, args, options)
+  if (result.code !== 0) {
+    throw new Error(`\`${[command, ...args].join(' ')}\` in ${options.cwd} exited with ${String(result.code)}:\n${result.stderr.slice(-4000)}${result.stdout.slice(-4000)}`)
+  }
+  return result
+}
+
+/** Every file under `directory`, as paths relative to `ROOT` with `/` separators. */
+export function filesUnder (directory: string): string[] {
+  const absolute = join(ROOT, directory)
+  if (!existsSync(absolute)) return []
+  return readdirSync(absolute, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(ROOT, join(entry.parentPath, entry.name)).split('\\').join('/'))
+    .sort()
+}
+
+/** The TypeScript sources the build compiles (`src/…/x.ts`, `migrations/x.ts`; no `.d.ts`). */
+export function buildSources (): string[] {
+  return SOURCE_DIRECTORIES.flatMap(filesUnder).filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+}
+
+/** What the build makes of one source: `dist/…/x.js`, its `.d.ts` and its source map. */
+export function buildOutputs (source: string): string[] {
+  const base = `dist/${source.replace(/\.ts$/, '')}`
+  return [`${base}.js`, `${base}.d.ts`, `${base}.js.map`]
+}
+
+/** Sources whose compiled `.js` is missing or older than them: `dist` is not the current code. */
+export function staleBuild (): string[] {
+  return buildSources().filter((source) => {
+    const output = join(ROOT, buildOutputs(source)[0]!)
+    return !existsSync(output) || statSync(output).mtimeMs < statSync(join(ROOT, source)).mtimeMs
+  })
+}
+
+/** What `npm pack --json` says of one package. */
+export interface PackResult {
+  name: string
+  version: string
+  filename: string
+  files: Array<{ path: string, size: number, mode: number }>
+}
+
+function parsePack (stdout: string): PackResult {
+  const parsed = JSON.parse(stdout) as PackResult[]
+  if (parsed.length !== 1 || parsed[0] === undefined) throw new Error(`npm pack --json: expected one package, got ${stdout.slice(0, 500)}`)
+  return parsed[0]
+}
+
+/** The tarball's contents, without writing it. */
+export async function packDryRun (): Promise<PackResult> {
+  const { stdout } = await runOk('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
+  return parsePack(stdout)
+}
+
+/** Writes the tarball into `destination`; returns its path. */
+export async function packInto (destination: string): Promise<string> {
+  const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: ROOT })
+  return join(destination, parsePack(stdout).filename)
+}
