@@ -137,8 +137,12 @@ export async function buildApp ({ databaseUrl, logger = false }) {
   if (error !== undefined) throw error
 
   const app = Fastify({ logger })
-  // The app owns the connection, and closes it; tessera only borrows it.
-  app.addHook('onClose', async () => await db.destroy())
+  // The app owns its connection, and closes it. tessera's `close()` releases only what tessera
+  // opened itself (on SQLite, its own connection to the same file); it never closes the app's.
+  app.addHook('onClose', async () => {
+    await tesseraDatabase.close()
+    await db.destroy()
+  })
 
   // 2. tessera, on the same connection, with the app's users.
   await app.register(tessera, {
