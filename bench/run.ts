@@ -14,6 +14,7 @@ import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fixed, type ScenarioContext, type ScenarioResult } from './scenario.js'
+import { appUsers } from './scenarios/app-users.js'
 import { authOverhead } from './scenarios/auth-overhead.js'
 import { login } from './scenarios/login.js'
 import { loginStorm } from './scenarios/login-storm.js'
@@ -25,6 +26,7 @@ const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.ur
 
 interface Results {
   authOverhead?: Awaited<ReturnType<typeof authOverhead>>
+  appUsers?: Awaited<ReturnType<typeof appUsers>>
   tableSize?: Awaited<ReturnType<typeof tableSize>>
   login?: ScenarioResult
   loginStorm?: ScenarioResult
@@ -36,6 +38,8 @@ type ScenarioName = keyof Results
 /** In report order. `memory` reads the peaks of the first two, so it runs them if they were not asked for. */
 const SCENARIOS: { [Name in ScenarioName]-?: (context: ScenarioContext, done: Results) => Promise<NonNullable<Results[Name]>> } = {
   authOverhead: async (context) => await authOverhead(context),
+  // Beside the built-in ratio when both run (`authOverhead` comes first).
+  appUsers: async (context, done) => await appUsers(context, done.authOverhead?.figures),
   tableSize: async (context) => await tableSize(context),
   login: async (context) => await login(context),
   loginStorm: async (context) => await loginStorm(context),

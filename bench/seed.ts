@@ -6,6 +6,7 @@
  * `knownTokens` of them (spread over the table) and the rest exist only as digests.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import { join } from 'node:path'
 import { Passwords } from '../src/users/builtin/passwords.js'
 import { TOKEN_FORMAT_VERSION, TokenFormat, digestBytes, tokenDigest } from '../src/tokens/format.js'
@@ -24,6 +25,11 @@ export interface SeedOptions {
   knownTokens: number
   /** Users the tokens are spread over, round robin (all with `BENCH_PASSWORD`). */
   users: number
+  /**
+   * Whose users they are: tessera's built-in ones (default), or rows 1…N of an application's own
+   * table `app_users` (id, email, name) in the same file, as `bench/app-users.ts` reads them.
+   */
+  userTable?: 'tessera' | 'app'
 }
 
 export interface Seeded {
@@ -51,7 +57,13 @@ export async function seed (directory: string, name: string, options: SeedOption
     const knownEvery = Math.max(1, Math.floor(options.tokens / Math.max(1, options.knownTokens)))
 
     await database.kysely.transaction().execute(async (trx) => {
-      for (let from = 0; from < usernames.length; from += BATCH) {
+      if (options.userTable === 'app') {
+        await sql`CREATE TABLE app_users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL)`.execute(trx)
+        for (let id = 1; id <= options.users; id++) {
+          await sql`INSERT INTO app_users (id, email, name) VALUES (${id}, ${`user${id}@example.com`}, ${`User ${id}`})`.execute(trx)
+        }
+      }
+      for (let from = 0; from < usernames.length && options.userTable !== 'app'; from += BATCH) {
         const users: NewUserRow[] = usernames.slice(from, from + BATCH).map((username) => ({
           username,
           username_key: usernameKey(username),

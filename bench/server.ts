@@ -6,6 +6,9 @@
  *   GET /bench/open        the handler alone: the baseline
  *   GET /bench/protected   `preHandler: app.authenticate`, then the same handler
  *
+ * With `BENCH_USERS=app`, the service is instead an application embedding tessera with users of
+ * its own (`bench/app-users.ts`), and the handler answers with the application user's name.
+ *
  * Forked by `bench/run.ts`. It reports its address over IPC once listening, and answers
  * usage requests with its own CPU time and memory, so that the runner can charge server CPU
  * per request without trusting the load generator's clock.
@@ -14,12 +17,16 @@ import { Type } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { appUserName, buildAppUsersApp } from './app-users.js'
 import type { ServerUsage, UsageRequest } from './ipc.js'
 
 const config = loadConfig(process.env)
-const app = await buildApp(config)
+const appUsers = process.env.BENCH_USERS === 'app'
+const app = appUsers ? await buildAppUsersApp(config) : await buildApp(config)
 
-const handler = async (request: FastifyRequest) => ({ user: request.user?.username ?? null })
+const handler = appUsers
+  ? async (request: FastifyRequest) => ({ user: request.user === null ? null : appUserName(request.user) })
+  : async (request: FastifyRequest) => ({ user: request.user?.username ?? null })
 const schema = { response: { 200: Type.Object({ user: Type.Union([Type.String(), Type.Null()]) }) } }
 app.get('/bench/open', { schema }, handler)
 app.get('/bench/protected', { schema, preHandler: app.authenticate }, handler)

@@ -6,7 +6,7 @@
 import { load, type LoadResult } from '../load.js'
 import { seed } from '../seed.js'
 import { assertClean, fixed, interleave, throughput, type ScenarioContext, type ScenarioResult } from '../scenario.js'
-import { startTarget } from '../target.js'
+import { startTarget, type Target } from '../target.js'
 
 export interface AuthOverheadFigures {
   open: LoadResult
@@ -16,46 +16,57 @@ export interface AuthOverheadFigures {
   peakRssBytes: number
 }
 
-export async function authOverhead ({ quick, directory, progress }: ScenarioContext): Promise<ScenarioResult<AuthOverheadFigures>> {
-  const { databaseUrl, tokens } = await seed(directory, 'auth-overhead', { tokens: 1000, knownTokens: 100, users: 100 })
+/**
+ * Warms both routes up, then measures `GET /bench/open` and `GET /bench/protected` in turn on one
+ * server, every request carrying one of `tokens`. Shared with the `appUsers` scenario.
+ */
+export async function openAndProtected (
+  target: Target, tokens: readonly string[], { quick, progress }: Pick<ScenarioContext, 'quick' | 'progress'>, label: string
+): Promise<{ open: LoadResult, protectedRoute: LoadResult }> {
+  const run = (path: string) => async () => await load(target, { path, tokens, connections: 10, durationS: quick ? 1 : 5 })
+  progress(`${label}: warming up`)
+  await run('/bench/open')()
+  await run('/bench/protected')()
+  progress(`${label}: measuring, open and protected in turn`)
+  const [open, protectedRoute] = await interleave(quick ? 2 : 5, [run('/bench/open'), run('/bench/protected')])
+  assertClean(`${label}, open route`, open!)
+  assertClean(`${label}, protected route`, protectedRoute!)
+  return { open: open!, protectedRoute: protectedRoute! }
+}
+
+export async function authOverhead (context: ScenarioContext): Promise<ScenarioResult<AuthOverheadFigures>> {
+  const { databaseUrl, tokens } = await seed(context.directory, 'auth-overhead', { tokens: 1000, knownTokens: 100, users: 100 })
   const target = await startTarget(databaseUrl)
   try {
-    const run = (path: string) => async () => await load(target, { path, tokens, connections: 10, durationS: quick ? 1 : 5 })
-    progress('auth overhead: warming up')
-    await run('/bench/open')()
-    await run('/bench/protected')()
-    progress('auth overhead: measuring, open and protected in turn')
-    const [open, protectedRoute] = await interleave(quick ? 2 : 5, [run('/bench/open'), run('/bench/protected')])
-    assertClean('open route', open!)
-    assertClean('protected route', protectedRoute!)
-    const ratio = protectedRoute!.requestsPerS / open!.requestsPerS
-    const cpuRatio = open!.cpuMicrosPerRequest / protectedRoute!.cpuMicrosPerRequest
+    const { open, protectedRoute } = await openAndProtected(target, tokens, context, 'auth overhead')
+    const ratio = protectedRoute.requestsPerS / open.requestsPerS
+    const cpuRatio = open.cpuMicrosPerRequest / protectedRoute.cpuMicrosPerRequest
     const { peakRssBytes } = await target.usage()
     return {
-      figures: { open: open!, protected: protectedRoute!, ratio, cpuRatio, peakRssBytes },
+      figures: { open, protected: protectedRoute, ratio, cpuRatio, peakRssBytes },
       ratio,
       comparisons: [
         {
           what: 'throughput, protected / open',
-          baseline: throughput(open!),
-          candidate: throughput(protectedRoute!),
+          baseline: throughput(open),
+          candidate: throughput(protectedRoute),
           ratio,
           target: '≥ 0.85',
           met: ratio >= 0.85
         },
         {
           what: 'server CPU per request, open / protected',
-          baseline: `${fixed(open!.cpuMicrosPerRequest, 1)} µs`,
-          candidate: `${fixed(protectedRoute!.cpuMicrosPerRequest, 1)} µs`,
+          baseline: `${fixed(open.cpuMicrosPerRequest, 1)} µs`,
+          candidate: `${fixed(protectedRoute.cpuMicrosPerRequest, 1)} µs`,
           ratio: cpuRatio,
           target: '≥ 0.85 (stricter reading)',
           met: cpuRatio >= 0.85
         },
         {
           what: 'latency p50 / p99 (ms), protected vs open',
-          baseline: `${fixed(open!.p50Ms, 2)} / ${fixed(open!.p99Ms, 2)}`,
-          candidate: `${fixed(protectedRoute!.p50Ms, 2)} / ${fixed(protectedRoute!.p99Ms, 2)}`,
-          ratio: protectedRoute!.p99Ms / open!.p99Ms,
+          baseline: `${fixed(open.p50Ms, 2)} / ${fixed(open.p99Ms, 2)}`,
+          candidate: `${fixed(protectedRoute.p50Ms, 2)} / ${fixed(protectedRoute.p99Ms, 2)}`,
+          ratio: protectedRoute.p99Ms / open.p99Ms,
           target: '(reported)',
           met: true
         }
