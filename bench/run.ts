@@ -2,7 +2,7 @@
  * `npm run bench`: what authentication costs, each figure against a baseline measured in the
  * same run. Prints a table and writes `bench/results.json`. Not part of CI (CI only type-checks it).
  *
- *   npm run bench                        every scenario, full length (about 5 minutes)
+ *   npm run bench                        every scenario, full length (about 6 minutes)
  *   npm run bench -- --quick             1-second runs, tables up to 100 000 tokens (under a minute)
  *   npm run bench -- --only=login,memory  some scenarios
  *
