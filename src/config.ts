@@ -110,7 +110,12 @@ export const VARIABLES = {
     expected: '1 to 16 letters, digits or underscores',
     parse: (t: string) => (TOKEN_PREFIX_PATTERN.test(t) ? t : undefined)
   },
-  TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration }
+  TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration },
+  TESSERA_RATE_LIMIT_MAX_KEYS: {
+    default: String(DEFAULT_SETTINGS.rateLimitMaxKeys),
+    expected: 'a whole number from 1 to 100000000',
+    parse: integer(1, 100_000_000)
+  }
 } satisfies Record<string, Variable<unknown>>
 
 type Parsed = { [K in keyof typeof VARIABLES]: Exclude<ReturnType<(typeof VARIABLES)[K]['parse']>, undefined> }
@@ -153,7 +158,8 @@ export function loadConfig (env: Env = process.env): Config {
       tokenLimitPerUser: v.TESSERA_TOKEN_LIMIT_PER_USER,
       tokenLimitPolicy: v.TESSERA_TOKEN_LIMIT_POLICY,
       tokenPrefix: v.TESSERA_TOKEN_PREFIX,
-      sweepInterval: v.TESSERA_SWEEP_INTERVAL
+      sweepInterval: v.TESSERA_SWEEP_INTERVAL,
+      rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS
     }
   }
 }

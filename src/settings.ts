@@ -35,6 +35,13 @@ export interface TesseraSettings {
   tokenPrefix: string
   /** How often expired tokens are swept from the table, in ms; `null`: never (they still die when presented). */
   sweepInterval: number | null
+  /**
+   * Most keys (addresses, usernames, tokens) each rate limit counts at once. A key is forgotten
+   * only when its window is over; when this many windows are open, new keys are refused with 429
+   * until the oldest one ends. Bounds each limit's memory: 0.2 to 0.5 KiB a key (a 150-character
+   * username is the longest), so at most about 50 MB per limit at the default of 100 000.
+   */
+  rateLimitMaxKeys: number
 }
 
 export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
@@ -48,7 +55,8 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenLimitPerUser: null,
   tokenLimitPolicy: 'refuse',
   tokenPrefix: 'tsr_',
-  sweepInterval: null
+  sweepInterval: null,
+  rateLimitMaxKeys: 100_000
 })
 
 /**
@@ -116,6 +124,9 @@ export function settingsProblems (settings: TesseraSettings): string[] {
   positive(settings.minRefreshInterval, 'minRefreshInterval', false)
   positive(settings.sweepInterval, 'sweepInterval', true)
   positive(settings.tokenLimitPerUser, 'tokenLimitPerUser', true)
+  if (!(Number.isSafeInteger(settings.rateLimitMaxKeys) && settings.rateLimitMaxKeys > 0)) {
+    problems.push('rateLimitMaxKeys must be a positive whole number')
+  }
   if (settings.registration !== 'open' && settings.registration !== 'closed') {
     problems.push("registration must be 'open' or 'closed'")
   }
