@@ -12,7 +12,7 @@ import { deviceFromUserAgent } from './device.js'
 import { PASSWORD_MAX_LENGTH } from '../users/builtin/passwords.js'
 import { toTesseraUser } from '../users/builtin/user.js'
 import { usernameKey } from '../users/builtin/repository.js'
-import { limitBy, type LimitHook } from './rate-limits.js'
+import { byClientAddress, limitBy, type LimitHook } from './rate-limits.js'
 import {
   ChangePasswordBody, ErrorResponse, IssuedToken, LoginBody, MeResponse, NoContent, RegisterBody,
   USERNAME_MAX_LENGTH, authErrors
@@ -59,10 +59,10 @@ export interface AuthRouteOptions {
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {
   const { accounts, settings } = fastify.tessera
-  const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', (request) => request.ip)
+  const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', byClientAddress)
   const limitLoginByUsername = limitBy(fastify, settings.loginRateLimit, 'login attempts for this username', (request) =>
     usernameKey(credentialsOf(request)?.username ?? ''))
-  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', (request) => request.ip)
+  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', byClientAddress)
   const deviceOf = (request: FastifyRequest, named: string | undefined): string =>
     named ?? deviceFromUserAgent(request.headers['user-agent'])
 

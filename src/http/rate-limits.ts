@@ -7,10 +7,12 @@
  *
  * The counters live in this process's memory, bounded by `rateLimitMaxKeys` open windows each, and
  * never forget a window that is still open (see `FixedWindowCounter`): a limit is never reset by
- * traffic that does not concern it.
+ * traffic that does not concern it. Client addresses are counted by `addressKey` (an IPv6 client
+ * by its /64).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Rate } from '../settings.js'
+import { addressKey } from './client-address.js'
 import { FixedWindowCounter } from './fixed-window-counter.js'
 
 export type LimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -22,6 +24,9 @@ const unlimited: LimitHook = async () => {}
  * until it is dropped.
  */
 export async function registerRateLimits (_scope: FastifyInstance): Promise<void> {}
+
+/** The key of a per-address limit: the client's address, an IPv6 client's /64. */
+export const byClientAddress = (request: FastifyRequest): string => addressKey(request.ip)
 
 /**
  * A hook allowing `rate` requests per window for each key; past it, 429 with `Retry-After`.
