@@ -62,6 +62,17 @@ export function requestId (request: { headers: Record<string, string | string[] 
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }
 
+/**
+ * Fastify's `trustProxy` for `config.trustProxy`. A hop count becomes a trust function: Fastify 5
+ * turns a bare number into "trust nothing", since the count alone cannot tell a proxy from a
+ * client that reaches the service directly (the README says when a count is safe).
+ */
+export function trustProxyOption (trustProxy: Config['trustProxy']): FastifyServerOptions['trustProxy'] {
+  if (typeof trustProxy !== 'number') return trustProxy
+  const hops = trustProxy
+  return (_address: string, hop: number) => hop < hops
+}
+
 export interface BuildOptions {
   /** Overrides the logger built from `config.logLevel` (tests pass a stream or `false`). */
   logger?: FastifyServerOptions['logger']
@@ -73,7 +84,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Each log line of a request carries its id as `reqId`; the response echoes it as X-Request-Id.
     genReqId: requestId,
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.trustProxy),
     // A malformed session id of any length gets its 400 from the schema, not a 414 from the router.
     routerOptions: { maxParamLength: 16 * 1024 },
     // Node answers 431 past 16 KiB of headers before Fastify sees them; a 10 KiB header is served.
