@@ -60,8 +60,10 @@ export interface AuthRouteOptions {
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {
   const { accounts, settings } = fastify.tessera
   const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', byClientAddress)
+  // One counter for the username a request tries a password for: the credentials' on a login, the
+  // authenticated user's on a password change (a wrong current password is a guess like any other).
   const limitLoginByUsername = limitBy(fastify, settings.loginRateLimit, 'login attempts for this username', (request) =>
-    usernameKey(credentialsOf(request)?.username ?? ''))
+    usernameKey(request.user?.username ?? credentialsOf(request)?.username ?? ''))
   const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', byClientAddress)
   const deviceOf = (request: FastifyRequest, named: string | undefined): string =>
     named ?? deviceFromUserAgent(request.headers['user-agent'])
@@ -156,7 +158,8 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
       body: ChangePasswordBody,
       response: { 204: NoContent, 400: ErrorResponse, 403: ErrorResponse, ...authErrors }
     },
-    onRequest: protect
+    onRequest: protect,
+    preHandler: limitLoginByUsername
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body
     const changed = await accounts.changePassword(request.user!.id, currentPassword, newPassword, request.authToken!.id)

@@ -1,7 +1,8 @@
 /**
  * Rate limits on tessera's routes, each a fixed-window counter of its own:
  * - login: per client address (before the body is read) and per username (so that one address
- *   cannot spray many accounts, nor many addresses one account);
+ *   cannot spray many accounts, nor many addresses one account); a password change (which tries
+ *   the current password) counts against the same per-username counter;
  * - register: per client address;
  * - authenticated routes: per token, with a higher limit.
  *
