@@ -151,6 +151,11 @@ export const VARIABLES = {
     default: String(DEFAULT_SETTINGS.rateLimitMaxKeys),
     expected: 'a whole number from 1 to 100000000',
     parse: integer(1, 100_000_000)
+  },
+  TESSERA_ARGON2_QUEUE_LIMIT: {
+    default: String(DEFAULT_SETTINGS.argon2QueueLimit),
+    expected: 'a whole number from 0 to 100000 (0: never wait for a free core)',
+    parse: integer(0, 100_000)
   }
 } satisfies Record<string, Variable<unknown>>
 
@@ -198,7 +203,8 @@ export function loadConfig (env: Env = process.env): Config {
       tokenLimitPolicy: v.TESSERA_TOKEN_LIMIT_POLICY,
       tokenPrefix: v.TESSERA_TOKEN_PREFIX,
       sweepInterval: v.TESSERA_SWEEP_INTERVAL,
-      rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS
+      rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS,
+      argon2QueueLimit: v.TESSERA_ARGON2_QUEUE_LIMIT
     }
   }
 }

@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TokenLimitError } from '../tokens/service.js'
 import { deviceFromUserAgent } from './device.js'
-import { PASSWORD_MAX_LENGTH } from '../users/builtin/passwords.js'
+import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
 import { toTesseraUser } from '../users/builtin/user.js'
 import { usernameKey } from '../users/builtin/repository.js'
 import { byClientAddress, limitBy, type LimitHook } from './rate-limits.js'
@@ -67,6 +67,9 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', byClientAddress)
   const deviceOf = (request: FastifyRequest, named: string | undefined): string =>
     named ?? deviceFromUserAgent(request.headers['user-agent'])
+  // argon2 work waits its turn in a bounded queue that takes turns between client addresses.
+  const asClient = async <T>(request: FastifyRequest, work: () => Promise<T>): Promise<T> =>
+    await onBehalfOf(byClientAddress(request), work)
 
   fastify.post('/register', {
     schema: {
@@ -82,7 +85,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     }
   }, async (request, reply) => {
     const { username, password, email, device } = request.body
-    const created = await accounts.register({ username, password, email }, { device: deviceOf(request, device) })
+    const created = await asClient(request, () => accounts.register({ username, password, email }, { device: deviceOf(request, device) }))
     if (created === undefined) throw fastify.httpErrors.conflict('A user with that username already exists.')
     return reply.code(201).send(created)
   })
@@ -109,7 +112,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     const credentials = credentialsOf(request)
     if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
 
-    const row = await accounts.verifyPassword(credentials.username, credentials.password)
+    const row = await asClient(request, () => accounts.verifyPassword(credentials.username, credentials.password))
     if (row === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
     const user = toTesseraUser(row)
     try {
@@ -162,7 +165,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     preHandler: limitLoginByUsername
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body
-    const changed = await accounts.changePassword(request.user!.id, currentPassword, newPassword, request.authToken!.id)
+    const changed = await asClient(request, () => accounts.changePassword(request.user!.id, currentPassword, newPassword, request.authToken!.id))
     if (!changed) throw fastify.httpErrors.forbidden('The current password is wrong.')
     return reply.code(204).send(null)
   })
