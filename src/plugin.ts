@@ -76,7 +76,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
 
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
-  const passwords = new Passwords()
+  const passwords = new Passwords({ queueLimit: settings.argon2QueueLimit })
   await passwords.warmUp()
   const accounts = new Accounts({ db: database.kysely, settings, passwords, format, events, log: fastify.log })
 
