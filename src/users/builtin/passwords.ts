@@ -12,11 +12,16 @@
  * with the most operations waiting loses its newest one to make room for a client with fewer. A
  * refused operation fails at once with `PasswordQueueFullError` (HTTP 503 with `Retry-After`), so
  * a flood from one address neither grows memory and latency without end nor locks others out.
+ *
+ * Passwords are hashed and verified in Unicode NFC (NIST SP 800-63B 5.1.1.2), so that `café`
+ * typed with a composed or a decomposed `é` is one password. Hashes made before normalisation are
+ * of the password as typed: when the NFC form does not match and the typed form differs from it,
+ * the typed form is tried too.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import { hash, verify } from '@node-rs/argon2'
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2'
 import { DEFAULT_ARGON2_QUEUE_LIMIT } from '../../settings.js'
 
 /** OWASP Password Storage Cheat Sheet, argon2id minimum configuration. */
@@ -64,6 +69,14 @@ export interface PasswordsOptions {
 interface Waiter {
   start: () => void
   refuse: (error: PasswordQueueFullError) => void
+}
+
+async function matches (passwordHash: string, password: string): Promise<boolean> {
+  try {
+    return await argon2Verify(passwordHash, password)
+  } catch {
+    return false
+  }
 }
 
 export class Passwords {
@@ -156,9 +169,13 @@ export class Passwords {
     return this.#dummyHash
   }
 
-  /** @throws {PasswordQueueFullError} when the queue is full. */
+  /**
+   * The argon2id hash of `password` in NFC.
+   * @throws {PasswordQueueFullError} when the queue is full.
+   */
   async hash (password: string): Promise<string> {
-    return await this.#inTurn(async () => await hash(password, ARGON2_OPTIONS))
+    const normalised = password.normalize('NFC')
+    return await this.#inTurn(async () => await argon2Hash(normalised, ARGON2_OPTIONS))
   }
 
   /**
@@ -166,12 +183,13 @@ export class Passwords {
    * @throws {PasswordQueueFullError} when the queue is full.
    */
   async verify (passwordHash: string, password: string): Promise<boolean> {
+    const normalised = password.normalize('NFC')
     return await this.#inTurn(async () => {
-      try {
-        return await verify(passwordHash, password)
-      } catch {
-        return false
-      }
+      if (await matches(passwordHash, normalised)) return true
+      // A hash from before normalisation is of the typed form. Whether this second verification
+      // runs depends only on the input, never on the user: an unknown user (`verifyNobody`) and a
+      // wrong password cost the same.
+      return normalised !== password && await matches(passwordHash, password)
     })
   }
 
