@@ -12,6 +12,7 @@ import { openDatabase } from './db/database.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
 import { ErrorResponse } from './http/schemas.js'
+import { noSniff } from './http/security-headers.js'
 
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -94,6 +95,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  // First, so that every route, every scope registered below and the 404 handler send it.
+  noSniff(app)
   await app.register(sensible)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
