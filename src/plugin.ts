@@ -26,6 +26,7 @@ import { DatabaseUnavailableError, isDatabaseUnavailable } from './db/errors.js'
 import authRoutes, { type AuthRouteOptions } from './http/auth-routes.js'
 import { limitBy, registerRateLimits } from './http/rate-limits.js'
 import sessionRoutes from './http/session-routes.js'
+import { noStore } from './http/security-headers.js'
 import { DEFAULT_SETTINGS, settingsProblems, type TesseraSettings } from './settings.js'
 
 export interface TesseraOptions extends Partial<TesseraSettings> {
@@ -97,6 +98,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   }
 
   await fastify.register(async (scope) => {
+    noStore(scope)
     // Validate with TypeBox itself, whatever Ajv options the host app chose: no type coercion.
     scope.setValidatorCompiler(TypeBoxValidatorCompiler)
     // JSON in and out: anything else is 415, not a string for the schema to puzzle over.
