@@ -12,6 +12,7 @@ import { openDatabase } from './db/database.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
 import { ErrorResponse } from './http/schemas.js'
+import { noSniff } from './http/security-headers.js'
 
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -62,6 +63,17 @@ export function requestId (request: { headers: Record<string, string | string[] 
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }
 
+/**
+ * Fastify's `trustProxy` for `config.trustProxy`. A hop count becomes a trust function: Fastify 5
+ * turns a bare number into "trust nothing", since the count alone cannot tell a proxy from a
+ * client that reaches the service directly (the README says when a count is safe).
+ */
+export function trustProxyOption (trustProxy: Config['trustProxy']): FastifyServerOptions['trustProxy'] {
+  if (typeof trustProxy !== 'number') return trustProxy
+  const hops = trustProxy
+  return (_address: string, hop: number) => hop < hops
+}
+
 export interface BuildOptions {
   /** Overrides the logger built from `config.logLevel` (tests pass a stream or `false`). */
   logger?: FastifyServerOptions['logger']
@@ -73,7 +85,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Each log line of a request carries its id as `reqId`; the response echoes it as X-Request-Id.
     genReqId: requestId,
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.trustProxy),
     // A malformed session id of any length gets its 400 from the schema, not a 414 from the router.
     routerOptions: { maxParamLength: 16 * 1024 },
     // Node answers 431 past 16 KiB of headers before Fastify sees them; a 10 KiB header is served.
@@ -83,6 +95,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  // First, so that every route, every scope registered below and the 404 handler send it.
+  noSniff(app)
   await app.register(sensible)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)

@@ -3,6 +3,7 @@
  * Every variable is parsed and checked here; a bad value stops the process with
  * one line per problem instead of surfacing later as a confusing failure.
  */
+import { isIP } from 'node:net'
 import {
   DEFAULT_SETTINGS, DEFAULT_TOKEN_CACHE_SIZE, DURATION_FORMS, TOKEN_PREFIX_PATTERN, formatDuration, parseDuration,
   parseOptionalDuration, parseRate, type TesseraSettings
@@ -15,8 +16,11 @@ export interface Config {
   host: string
   databaseUrl: string
   logLevel: LogLevel
-  /** Forwarded by `trustProxy` to Fastify: whether and which proxies' `X-Forwarded-For` to believe. */
-  trustProxy: boolean | string
+  /**
+   * Forwarded as `trustProxy` to Fastify: `false` (believe no `X-Forwarded-For`), the number of
+   * proxy hops in front of the service, or a comma-separated list of proxy addresses/CIDRs.
+   */
+  trustProxy: false | number | string
   /** Most connections a PostgreSQL pool opens (ignored on SQLite). */
   dbPoolSize: number
   /** Most credentials the SQLite token cache holds; 0 turns it off (ignored on PostgreSQL). */
@@ -40,6 +44,8 @@ interface Variable<T> {
   default: string
   expected: string
   parse: (text: string) => T | undefined
+  /** Why a value that looks plausible is nonetheless refused, or `undefined` (checked before `parse`). */
+  refuse?: (text: string) => string | undefined
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -53,6 +59,30 @@ const boolean = (text: string): boolean | undefined =>
 const integer = (min: number, max: number) => (text: string): number | undefined => {
   const value = /^\d+$/.test(text) ? Number(text) : NaN
   return value >= min && value <= max ? value : undefined
+}
+
+/** The names proxy-addr (Fastify's `trustProxy`) gives to the private ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** `10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`, or one of proxy-addr's range names. */
+function isProxyAddress (entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true
+  const [address = '', bits, ...extra] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra.length > 0) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+/**
+ * `false`/`0`: trust no proxy; a whole number n: trust n hops (the right-most n `X-Forwarded-For`
+ * entries are our proxies'); otherwise a comma-separated list of proxy addresses/CIDRs.
+ */
+function parseTrustProxy (text: string): false | number | string | undefined {
+  if (boolean(text) === false) return false
+  if (/^\d+$/.test(text)) return integer(1, 100)(text)
+  const entries = text.split(',').map((entry) => entry.trim())
+  return entries.every(isProxyAddress) ? entries.join(',') : undefined
 }
 
 const optionalInteger = (text: string): number | null | undefined =>
@@ -70,8 +100,14 @@ export const VARIABLES = {
   LOG_LEVEL: { default: 'info', expected: LOG_LEVELS.join(', '), parse: oneOf(LOG_LEVELS) },
   TESSERA_TRUST_PROXY: {
     default: 'false',
-    expected: 'true, false, or a comma-separated list of proxy addresses/CIDRs',
-    parse: (t: string): boolean | string | undefined => boolean(t) ?? (t.length > 0 ? t : undefined)
+    expected: 'false, the number of proxy hops in front of the service (1 to 100), or a comma-separated list of ' +
+      'proxy addresses/CIDRs (e.g. 10.0.0.1,10.1.0.0/16)',
+    parse: parseTrustProxy,
+    refuse: (t: string) => t.toLowerCase() === 'true'
+      ? 'true would take the client address from the left-most X-Forwarded-For entry, which any client can ' +
+        'write, and so let every client pick the address its rate limits count: give the addresses/CIDRs of ' +
+        'your proxies (e.g. 10.0.0.1,10.1.0.0/16) or the number of proxy hops in front of the service (e.g. 1)'
+      : undefined
   },
   TESSERA_DB_POOL_SIZE: { default: '10', expected: 'a whole number from 1 to 1000', parse: integer(1, 1000) },
   TESSERA_TOKEN_CACHE_SIZE: { default: String(DEFAULT_TOKEN_CACHE_SIZE), expected: 'a whole number from 0 to 10000000', parse: integer(0, 10_000_000) },
@@ -110,7 +146,17 @@ export const VARIABLES = {
     expected: '1 to 16 letters, digits or underscores',
     parse: (t: string) => (TOKEN_PREFIX_PATTERN.test(t) ? t : undefined)
   },
-  TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration }
+  TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration },
+  TESSERA_RATE_LIMIT_MAX_KEYS: {
+    default: String(DEFAULT_SETTINGS.rateLimitMaxKeys),
+    expected: 'a whole number from 1 to 100000000',
+    parse: integer(1, 100_000_000)
+  },
+  TESSERA_ARGON2_QUEUE_LIMIT: {
+    default: String(DEFAULT_SETTINGS.argon2QueueLimit),
+    expected: 'a whole number from 0 to 100000 (0: never wait for a free core)',
+    parse: integer(0, 100_000)
+  }
 } satisfies Record<string, Variable<unknown>>
 
 type Parsed = { [K in keyof typeof VARIABLES]: Exclude<ReturnType<(typeof VARIABLES)[K]['parse']>, undefined> }
@@ -125,8 +171,11 @@ export function loadConfig (env: Env = process.env): Config {
   for (const [name, variable] of Object.entries(VARIABLES) as Array<[string, Variable<unknown>]>) {
     const raw = env[name]
     const text = raw === undefined || raw.trim() === '' ? variable.default : raw.trim()
-    const value = variable.parse(text)
-    if (value === undefined) {
+    const refusal = variable.refuse?.(text)
+    const value = refusal === undefined ? variable.parse(text) : undefined
+    if (refusal !== undefined) {
+      problems.push(`${name}=${JSON.stringify(raw)} is refused: ${refusal}`)
+    } else if (value === undefined) {
       problems.push(`${name}=${JSON.stringify(raw)} is not valid: expected ${variable.expected}`)
     }
     values[name] = value
@@ -153,7 +202,9 @@ export function loadConfig (env: Env = process.env): Config {
       tokenLimitPerUser: v.TESSERA_TOKEN_LIMIT_PER_USER,
       tokenLimitPolicy: v.TESSERA_TOKEN_LIMIT_POLICY,
       tokenPrefix: v.TESSERA_TOKEN_PREFIX,
-      sweepInterval: v.TESSERA_SWEEP_INTERVAL
+      sweepInterval: v.TESSERA_SWEEP_INTERVAL,
+      rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS,
+      argon2QueueLimit: v.TESSERA_ARGON2_QUEUE_LIMIT
     }
   }
 }

@@ -22,15 +22,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { openDatabase, type Database } from './db/database.js'
 import { NotMigratedError, migrateToLatest, pendingMigrations } from './db/migrate.js'
-import authRoutes, { type AuthRouteOptions } from './http/auth-routes.js'
+import authRoutes, { usernameTried, type AuthRouteOptions } from './http/auth-routes.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { answerError } from './http/errors.js'
-import { limitBy, registerRateLimits } from './http/rate-limits.js'
+import { limitBy } from './http/rate-limits.js'
 import sessionRoutes from './http/session-routes.js'
 import type { AppUser } from './index.js'
+import { noStore } from './http/security-headers.js'
 import { DEFAULT_SETTINGS, settingsProblems, type TesseraSettings } from './settings.js'
 import { createTessera, type Tessera } from './tessera.js'
 import type { AuthToken } from './tokens/service.js'
+import { usernameKey } from './users/builtin/repository.js'
 import builtinRoutes from './users/builtin/routes.js'
 import type { UserStore } from './users/store.js'
 
@@ -131,6 +133,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   }
 
   await fastify.register(async (scope) => {
+    noStore(scope)
     // Validate with TypeBox itself, whatever Ajv options the host app chose: no type coercion.
     scope.setValidatorCompiler(TypeBoxValidatorCompiler)
     // JSON in and out: anything else is 415, not a string for the schema to puzzle over.
@@ -138,14 +141,15 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     // tessera's shape for every error of its routes, whatever handler the application set for its own.
     scope.setErrorHandler(answerError)
     await scope.register(sensible)
-    await registerRateLimits(scope)
     const authenticate = scope.getDecorator<typeof scope.authenticate>(authenticateDecorator)
     const routeOptions: AuthRouteOptions = {
       protect: [
         authenticate,
         limitBy(scope, settings.tokenRateLimit, 'requests with this token', (request) => request.authToken!.id)
       ],
-      userDecorator: decoratorName
+      userDecorator: decoratorName,
+      limitByUsername: limitBy(scope, settings.loginRateLimit, 'login attempts for this username', (request) =>
+        usernameKey(usernameTried(request, decoratorName)))
     }
     await scope.register(authRoutes, routeOptions)
     await scope.register(sessionRoutes, routeOptions)

@@ -2,6 +2,7 @@
  * The settings of the tessera plugin, their defaults, and the parsers for the
  * textual forms (`10h`, `none`, `10/1m`) that the environment and the CLI use.
  */
+import { availableParallelism } from 'node:os'
 
 /** A rate: at most `max` events per `windowMs`. */
 export interface Rate {
@@ -35,7 +36,27 @@ export interface TesseraSettings {
   tokenPrefix: string
   /** How often expired tokens are swept from the table, in ms; `null`: never (they still die when presented). */
   sweepInterval: number | null
+  /**
+   * Most keys (addresses, usernames, tokens) each rate limit counts at once. A key is forgotten
+   * only when its window is over; when this many windows are open, new keys are refused with 429
+   * until the oldest one ends. Bounds each limit's memory: 0.2 to 0.5 KiB a key (a 150-character
+   * username is the longest), so at most about 50 MB per limit at the default of 100 000.
+   */
+  rateLimitMaxKeys: number
+  /**
+   * Most password hashings and verifications that may wait for an argon2 slot (one per core runs
+   * at once); past it, a login, registration or password change answers 503 with `Retry-After`.
+   */
+  argon2QueueLimit: number
 }
+
+/**
+ * The default argon2 queue: 8 waiting operations per core. Each operation takes tens of ms
+ * (about 16 ms at OWASP's parameters on a current core), so the last in line waits about eight
+ * operations' time (well under a second) whatever the number of cores; a longer queue would only
+ * make clients wait longer for an answer they are better off retrying.
+ */
+export const DEFAULT_ARGON2_QUEUE_LIMIT = 8 * availableParallelism()
 
 export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenTtl: 10 * 60 * 60 * 1000,
@@ -48,7 +69,9 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenLimitPerUser: null,
   tokenLimitPolicy: 'refuse',
   tokenPrefix: 'tsr_',
-  sweepInterval: 60 * 60 * 1000
+  sweepInterval: 60 * 60 * 1000,
+  rateLimitMaxKeys: 100_000,
+  argon2QueueLimit: DEFAULT_ARGON2_QUEUE_LIMIT
 })
 
 /**
@@ -116,6 +139,12 @@ export function settingsProblems (settings: TesseraSettings): string[] {
   positive(settings.minRefreshInterval, 'minRefreshInterval', false)
   positive(settings.sweepInterval, 'sweepInterval', true)
   positive(settings.tokenLimitPerUser, 'tokenLimitPerUser', true)
+  if (!(Number.isSafeInteger(settings.rateLimitMaxKeys) && settings.rateLimitMaxKeys > 0)) {
+    problems.push('rateLimitMaxKeys must be a positive whole number')
+  }
+  if (!(Number.isSafeInteger(settings.argon2QueueLimit) && settings.argon2QueueLimit >= 0)) {
+    problems.push('argon2QueueLimit must be a whole number (0: never wait)')
+  }
   if (settings.registration !== 'open' && settings.registration !== 'closed') {
     problems.push("registration must be 'open' or 'closed'")
   }

@@ -9,10 +9,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
-import { PASSWORD_MAX_LENGTH } from '../users/builtin/passwords.js'
-import { usernameKey } from '../users/builtin/repository.js'
+import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
 import { deviceFromUserAgent } from './device.js'
-import { limitBy, type LimitHook } from './rate-limits.js'
+import { byClientAddress, limitBy, type LimitHook } from './rate-limits.js'
 import { ErrorResponse, LoginBody, NoContent, SerializedUser, User, USERNAME_MAX_LENGTH, authErrors, userSchemas } from './schemas.js'
 
 const BAD_CREDENTIALS = 'Unable to log in with the provided credentials.'
@@ -54,6 +53,27 @@ export interface AuthRouteOptions {
   protect: LimitHook[]
   /** The request property that holds the user (`decoratorName`, default `user`). */
   userDecorator: string
+  /**
+   * The per-username login limit. One counter for every request that tries a password for a
+   * username: a login's, and a built-in user's password change (a wrong current password is a
+   * guess like any other).
+   */
+  limitByUsername: LimitHook
+}
+
+/**
+ * The username a request tries a password for: the authenticated built-in user's on a password
+ * change, else the login's credentials'.
+ */
+export function usernameTried (request: FastifyRequest, userDecorator: string): string {
+  const user = (request as unknown as Record<string, { username?: unknown } | null>)[userDecorator]
+  if (typeof user?.username === 'string') return user.username
+  return credentialsOf(request)?.username ?? ''
+}
+
+/** Runs argon2 work in a bounded queue that takes turns between client addresses. */
+export async function asClient<T> (request: FastifyRequest, work: () => Promise<T>): Promise<T> {
+  return await onBehalfOf(byClientAddress(request), work)
 }
 
 /** The device label of a new session: the one the client named, else one derived from its User-Agent. */
@@ -61,7 +81,7 @@ export function deviceOf (request: FastifyRequest, named: string | undefined): s
   return named ?? deviceFromUserAgent(request.headers['user-agent'])
 }
 
-const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, userDecorator }) => {
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, userDecorator, limitByUsername }) => {
   const { tokens, users, builtinUsers, settings } = fastify.tessera
   const show = (user: AppUser): object => users.serialize?.(user) ?? { id: users.idOf(user) }
   const userOf = (request: FastifyRequest): AppUser => (request as unknown as Record<string, AppUser>)[userDecorator]!
@@ -69,9 +89,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   const verifyCredentials = users.verifyCredentials
   if (verifyCredentials !== undefined) {
-    const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', (request) => request.ip)
-    const limitLoginByUsername = limitBy(fastify, settings.loginRateLimit, 'login attempts for this username', (request) =>
-      usernameKey(credentialsOf(request)?.username ?? ''))
+    const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', byClientAddress)
 
     fastify.post('/login', {
       schema: {
@@ -90,12 +108,12 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
           throw fastify.httpErrors.badRequest('body must have both username and password')
         }
       },
-      preHandler: limitLoginByUsername
+      preHandler: limitByUsername
     }, async (request, reply) => {
       const credentials = credentialsOf(request)
       if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
 
-      const user = await verifyCredentials.call(users, credentials.username, credentials.password)
+      const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password))
       if (user === null || user === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
       const options = { device: deviceOf(request, request.body.device) }
       const issued = builtinUsers === undefined

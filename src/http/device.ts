@@ -5,6 +5,19 @@
  */
 export const DEVICE_MAX_LENGTH = 128
 
+/**
+ * The characters a stored label (or email address) may not hold, as a regular-expression class:
+ * - controls (Cc): NUL, which PostgreSQL refuses; escape sequences; C1 controls;
+ * - format characters (Cf): the bidirectional controls U+202A–U+202E, U+2066–U+2069, U+200E,
+ *   U+200F and U+061C, which make `evil\u202Egnp.exe` print as `evilexe.png`, and the invisible
+ *   U+200B–U+200D, U+2060, U+FEFF and U+00AD;
+ * - the line and paragraph separators (Zl, Zp).
+ * Labels are printed in session lists and terminals.
+ */
+export const UNPRINTABLE_CLASS = '\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}'
+
+const UNPRINTABLE = new RegExp(`[${UNPRINTABLE_CLASS}]`, 'gu')
+
 const BROWSERS: Array<[RegExp, string]> = [
   [/Edg(?:e|A|iOS)?\//, 'Edge'],
   [/OPR\/|Opera/, 'Opera'],
@@ -23,7 +36,14 @@ const SYSTEMS: Array<[RegExp, string]> = [
   [/Linux/, 'Linux']
 ]
 
+/** The label for a User-Agent; never holds an unprintable character, whatever the client sent. */
 export function deviceFromUserAgent (userAgent: string | undefined): string {
+  const label = labelOf(userAgent).replace(UNPRINTABLE, '').trim()
+  return label === '' ? 'unknown device' : label
+}
+
+/** The label for a User-Agent, before unprintable characters are dropped. */
+function labelOf (userAgent: string | undefined): string {
   const ua = (userAgent ?? '').trim()
   if (ua === '') return 'unknown device'
   if (ua.startsWith('Mozilla/')) {

@@ -4,7 +4,7 @@
  * serialised fast and stripped of anything not declared, and @fastify/swagger documents them.
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox'
-import { DEVICE_MAX_LENGTH } from './device.js'
+import { DEVICE_MAX_LENGTH, UNPRINTABLE_CLASS } from './device.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../users/builtin/passwords.js'
 
 export const USERNAME_MAX_LENGTH = 150
@@ -16,10 +16,16 @@ export const ErrorResponse = Type.Object({
   message: Type.String()
 }, { description: 'An error: the HTTP status, its name, and what went wrong' })
 
+/**
+ * Letters, digits and `@ . + - _`. Format characters (bidirectional controls, zero-width spaces
+ * and joiners) are not letters (they are Cf), so they never pass; the four letters that print as
+ * nothing (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, default-ignorable) are refused too,
+ * so that `admin` followed by a filler cannot pass for `admin` in a user list.
+ */
 export const Username = Type.String({
   minLength: 1,
   maxLength: USERNAME_MAX_LENGTH,
-  pattern: '^[\\p{L}\\p{N}@.+_-]+$',
+  pattern: '^(?:(?!\\p{Default_Ignorable_Code_Point})[\\p{L}\\p{N}@.+_-])+$',
   description: '1-150 letters, digits and @ . + - _; unique regardless of case'
 })
 
@@ -30,17 +36,19 @@ export const Password = Type.String({
 })
 
 /**
- * Free text that is stored and shown back (device labels, email addresses) holds no control
- * characters: PostgreSQL refuses NUL in any text value, and a label is printed in session lists
- * and terminals.
+ * Free text that is stored and shown back (device labels, email addresses) holds no control,
+ * format or separator characters (see `UNPRINTABLE_CLASS`): PostgreSQL refuses NUL in any text
+ * value, and a label is printed in session lists and terminals, where a bidirectional override
+ * would make it lie about itself.
  */
-const NO_CONTROL_CHARACTERS = '^\\P{Cc}*$'
+const PRINTABLE_TEXT = `^[^${UNPRINTABLE_CLASS}]*$`
 
 export const Device = Type.String({
   minLength: 1,
   maxLength: DEVICE_MAX_LENGTH,
-  pattern: NO_CONTROL_CHARACTERS,
-  description: 'A label for this session, e.g. "Pixel 8"; derived from the User-Agent when absent'
+  pattern: PRINTABLE_TEXT,
+  description: 'A label for this session, e.g. "Pixel 8", without control, bidirectional or invisible characters; ' +
+    'derived from the User-Agent when absent'
 })
 
 export const User = Type.Object({
@@ -80,7 +88,7 @@ export function userSchemas<U extends TSchema> (user: U) {
 export const RegisterBody = Type.Object({
   username: Username,
   password: Password,
-  email: Type.Optional(Type.String({ format: 'email', maxLength: 254, pattern: NO_CONTROL_CHARACTERS })),
+  email: Type.Optional(Type.String({ format: 'email', maxLength: 254, pattern: PRINTABLE_TEXT })),
   device: Type.Optional(Device)
 })
 export type RegisterBody = Static<typeof RegisterBody>

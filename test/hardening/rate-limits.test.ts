@@ -63,7 +63,7 @@ t.test('authenticated routes: a higher limit per token', async (t) => {
 })
 
 t.test('behind a trusted proxy, limits use the forwarded client address', async (t) => {
-  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '2/1m', TESSERA_TRUST_PROXY: 'true' })
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '2/1m', TESSERA_TRUST_PROXY: '10.9.9.9' })
   const from = async (client: string) => (await app.inject({
     method: 'POST', url: '/auth/login', remoteAddress: '10.9.9.9', headers: { 'x-forwarded-for': client }, payload: { username: uniqueName(), password: 'wrong password' }
   })).statusCode

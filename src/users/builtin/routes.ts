@@ -4,16 +4,16 @@
  * owns sign-up and passwords.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
-import { limitBy } from '../../http/rate-limits.js'
+import { asClient, deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
+import { byClientAddress, limitBy } from '../../http/rate-limits.js'
 import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, authErrors, userSchemas } from '../../http/schemas.js'
 import type { BuiltinUsers } from './store.js'
 import type { TesseraUser } from './user.js'
 
-const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: BuiltinUsers }> = async (fastify, { protect, userDecorator, builtinUsers }) => {
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: BuiltinUsers }> = async (fastify, { protect, userDecorator, limitByUsername, builtinUsers }) => {
   const { settings } = fastify.tessera
   const { IssuedToken } = userSchemas(User)
-  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', (request) => request.ip)
+  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', byClientAddress)
 
   fastify.post('/register', {
     schema: {
@@ -29,7 +29,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
     }
   }, async (request, reply) => {
     const { username, password, email, device } = request.body
-    const created = await builtinUsers.register({ username, password, email }, { device: deviceOf(request, device) })
+    const created = await asClient(request, async () => await builtinUsers.register({ username, password, email }, { device: deviceOf(request, device) }))
     if (created === undefined) throw fastify.httpErrors.conflict('A user with that username already exists.')
     return reply.code(201).send(created)
   })
@@ -42,11 +42,12 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
       body: ChangePasswordBody,
       response: { 204: NoContent, 400: ErrorResponse, 403: ErrorResponse, ...authErrors }
     },
-    onRequest: protect
+    onRequest: protect,
+    preHandler: limitByUsername
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body
     const user = (request as unknown as Record<string, TesseraUser>)[userDecorator]!
-    const changed = await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id)
+    const changed = await asClient(request, async () => await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id))
     if (!changed) throw fastify.httpErrors.forbidden('The current password is wrong.')
     return reply.code(204).send(null)
   })
