@@ -51,12 +51,13 @@ export interface TesseraSettings {
 }
 
 /**
- * The default argon2 queue: 8 waiting operations per core. Each operation takes tens of ms
- * (about 16 ms at OWASP's parameters on a current core), so the last in line waits about eight
- * operations' time (well under a second) whatever the number of cores; a longer queue would only
- * make clients wait longer for an answer they are better off retrying.
+ * The default argon2 queue: 64 waiting operations per core. Each operation takes tens of ms
+ * (about 16 ms at OWASP's parameters on a current core), so the last in line waits about a second
+ * whatever the number of cores: long enough that an honest burst (an app's devices waking up, a
+ * test suite's 32 parallel logins) is served rather than refused, short enough that a flood gets
+ * its 503 before clients give up. Waiting operations take turns between client addresses.
  */
-export const DEFAULT_ARGON2_QUEUE_LIMIT = 8 * availableParallelism()
+export const DEFAULT_ARGON2_QUEUE_LIMIT = 64 * availableParallelism()
 
 export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenTtl: 10 * 60 * 60 * 1000,

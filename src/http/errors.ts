@@ -1,7 +1,8 @@
 /**
  * How tessera's routes answer an error: always `{statusCode, error, message}`, whatever error
  * handler the application set for its own routes (tessera's routes live in a scope of their own
- * with this handler). Headers set before the error (`WWW-Authenticate`, `Retry-After`) are kept.
+ * with this handler). Headers set before the error (`WWW-Authenticate`, `Retry-After`), or carried
+ * by it as `headers`, are sent.
  */
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
@@ -19,6 +20,9 @@ export async function answerError (error: FastifyError, request: FastifyRequest,
     return
   }
   const statusCode = statusOf(error)
+  // As Fastify's own handler does: an error may carry the headers of its answer (`Retry-After`).
+  const headers = (error as { headers?: unknown }).headers
+  if (typeof headers === 'object' && headers !== null) reply.headers(headers as Record<string, string>)
   // An error that says what it is (an HTTP error, a validation error) tells the client; anything
   // else is a bug, logged in full and answered without its details.
   const explained = error.statusCode !== undefined

@@ -62,7 +62,7 @@ export async function onBehalfOf<T> (client: string, work: () => Promise<T>): Pr
 export interface PasswordsOptions {
   /** Most argon2 operations running at once (default: one per core). */
   concurrency?: number
-  /** Most operations waiting for a turn; past it, `PasswordQueueFullError` (default: 8 per core; 0: never wait). */
+  /** Most operations waiting for a turn; past it, `PasswordQueueFullError` (default: 64 per core; 0: never wait). */
   queueLimit?: number
 }
 
