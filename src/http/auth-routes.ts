@@ -10,6 +10,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
 import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
+import { CredentialsChangedError } from '../users/builtin/store.js'
+import type { TesseraUser } from '../users/builtin/user.js'
 import { deviceFromUserAgent } from './device.js'
 import { byClientAddress, limitBy, type LimitHook } from './rate-limits.js'
 import { ErrorResponse, LoginBody, NoContent, SerializedUser, User, USERNAME_MAX_LENGTH, authErrors, userSchemas } from './schemas.js'
@@ -116,10 +118,14 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
       const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password))
       if (user === null || user === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
       const options = { device: deviceOf(request, request.body.device) }
-      const issued = builtinUsers === undefined
-        ? await tokens.issue(user, options)
-        : await builtinUsers.logIn(user as never, options)
-      return { user: show(user), ...issued }
+      if (builtinUsers === undefined) return { user: show(user), ...(await tokens.issue(user, options)) }
+      try {
+        return { user: show(user), ...(await builtinUsers.logIn(user as TesseraUser, options)) }
+      } catch (error) {
+        // The password was changed (or the user deactivated) while it was being verified.
+        if (error instanceof CredentialsChangedError) return refuseLogin(reply, BAD_CREDENTIALS)
+        throw error
+      }
     })
   }
 

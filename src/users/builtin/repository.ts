@@ -36,8 +36,16 @@ export async function listUsers (db: Db): Promise<UserRow[]> {
   return await db.selectFrom('tessera_users').selectAll().orderBy('id').execute()
 }
 
-export async function updatePasswordHash (db: Db, id: number, passwordHash: string): Promise<void> {
-  await db.updateTable('tessera_users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+/**
+ * Replaces the password hash if it is still `expected` (the one the current password was checked
+ * against) and the user is active; returns whether it did. A concurrent change that committed
+ * first makes this one a no-op: the password its caller presented is no longer current.
+ */
+export async function replacePasswordHash (db: Db, id: number, expected: string, passwordHash: string): Promise<boolean> {
+  const result = await db.updateTable('tessera_users').set({ password_hash: passwordHash })
+    .where('id', '=', id).where('password_hash', '=', expected).where('deactivated_at', 'is', null)
+    .executeTakeFirst()
+  return result.numUpdatedRows > 0n
 }
 
 /** Marks a user inactive; returns whether a user was changed. */

@@ -14,6 +14,14 @@ import type { Passwords } from './passwords.js'
 import * as users from './repository.js'
 import { toTesseraUser, type TesseraUser } from './user.js'
 
+/** A login whose password was changed, or whose user was deactivated, while it was being verified. */
+export class CredentialsChangedError extends Error {
+  constructor () {
+    super('the credentials changed while the login was being checked')
+    this.name = 'CredentialsChangedError'
+  }
+}
+
 export interface NewUser {
   username: string
   password: string
@@ -34,6 +42,8 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
   readonly #findQuery: string
+  /** The hash each user returned by `verifyCredentials` was verified against, for `logIn` to check again. */
+  readonly #verifiedHashes = new WeakMap<TesseraUser, string>()
   /** Set once the token service exists: the two need each other. */
   #tokens?: TokenService<TesseraUser>
 
@@ -88,13 +98,29 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     const matches = row === undefined
       ? await this.#passwords.verifyNobody(password)
       : await this.#passwords.verify(row.password_hash, password)
-    return matches && row !== undefined && row.deactivated_at === null ? toTesseraUser(row) : null
+    if (!matches || row === undefined || row.deactivated_at !== null) return null
+    const user = toTesseraUser(row)
+    this.#verifiedHashes.set(user, row.password_hash)
+    return user
   }
 
-  /** Issues a login's token and records the login, in one transaction. */
+  /**
+   * Issues a login's token and records the login, in one transaction. Inside it, the user's row
+   * is locked (the login's write comes first) and checked again: if the password the login was
+   * verified against has been changed, or the user deactivated, since — by a change that committed
+   * while the password was being verified — the login is refused. A change that commits after
+   * this transaction revokes the token it issued. Either way, once a password change or a
+   * deactivation has answered, no token issued on the strength of the old password is alive.
+   * @throws {CredentialsChangedError} when the credentials changed under the login.
+   */
   async logIn (user: TesseraUser, options: IssueOptions): Promise<IssuedToken> {
+    const verifiedHash = this.#verifiedHashes.get(user)
     const { issued, announce } = await this.#db.transaction().execute(async (trx) => {
       await users.recordLogin(trx, user.id, Date.now())
+      const row = await users.findUserById(trx, user.id)
+      if (row === undefined || row.deactivated_at !== null || (verifiedHash !== undefined && row.password_hash !== verifiedHash)) {
+        throw new CredentialsChangedError()
+      }
       return await this.#tokenService.issueWithin(trx, user, options)
     })
     announce()
@@ -134,10 +160,13 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     if (row === undefined || !(await this.#passwords.verify(row.password_hash, currentPassword))) return false
     const passwordHash = await this.#passwords.hash(newPassword)
     const subject = this.idOf(user)
+    // Replaced only if still the hash the current password was checked against: of two concurrent
+    // changes exactly one wins, and the other finds its current password no longer current.
     const revoked = await this.#db.transaction().execute(async (trx) => {
-      await users.updatePasswordHash(trx, user.id, passwordHash)
+      if (!(await users.replacePasswordHash(trx, user.id, row.password_hash, passwordHash))) return undefined
       return await this.#tokenService.deleteAllWithin(trx, subject, keptTokenId)
     })
+    if (revoked === undefined) return false
     emitSafely(this.#events, this.#log, 'passwordChanged', { subject, revoked })
     return true
   }
