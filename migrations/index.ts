@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely'
 import * as m0001 from './0001_create_tessera_tables.js'
 import * as m0002 from './0002_adopt_tables_of_0_1.js'
+import * as m0003 from './0003_token_lifetimes.js'
 
 export interface Migration {
   up: (db: Kysely<any>) => Promise<void>
@@ -13,5 +14,6 @@ export interface Migration {
 
 export const migrations: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001_create_tessera_tables', m0001],
-  ['0002_adopt_tables_of_0_1', m0002]
+  ['0002_adopt_tables_of_0_1', m0002],
+  ['0003_token_lifetimes', m0003]
 ]

@@ -182,6 +182,16 @@ export function loadConfig (env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   const v = values as Parsed
+  // A cap that cannot apply is refused rather than silently ignored.
+  if (v.TESSERA_AUTO_REFRESH_MAX_TTL !== null) {
+    const cap = `TESSERA_AUTO_REFRESH_MAX_TTL=${JSON.stringify(env.TESSERA_AUTO_REFRESH_MAX_TTL)}`
+    if (v.TESSERA_TOKEN_TTL === null) {
+      problems.push(`${cap} cannot apply: TESSERA_TOKEN_TTL=none issues tokens that never expire (set a TTL, or remove the cap)`)
+    } else if (!v.TESSERA_AUTO_REFRESH) {
+      problems.push(`${cap} applies only to sliding tokens: set TESSERA_AUTO_REFRESH=true, or remove the cap`)
+    }
+    if (problems.length > 0) throw new ConfigError(problems)
+  }
   return {
     port: v.PORT,
     host: v.HOST,

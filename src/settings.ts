@@ -163,5 +163,10 @@ export function settingsProblems (settings: TesseraSettings): string[] {
     }
   }
   if (typeof settings.autoRefresh !== 'boolean') problems.push('autoRefresh must be a boolean')
+  if (settings.autoRefreshMaxTtl !== null && settings.tokenTtl === null) {
+    problems.push('autoRefreshMaxTtl cannot apply when tokenTtl is null (tokens never expire): set a TTL, or remove the cap')
+  } else if (settings.autoRefreshMaxTtl !== null && settings.autoRefresh !== true) {
+    problems.push('autoRefreshMaxTtl applies only with autoRefresh: true; set it, or remove the cap')
+  }
   return problems
 }

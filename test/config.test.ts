@@ -67,3 +67,11 @@ t.test('the service exits non-zero with a clear message on a bad value', async (
   t.equal(result.status, 1)
   t.match(result.stderr, /^tessera: invalid configuration: TESSERA_TOKEN_TTL="forever" is not valid: expected [^\n]+\n$/)
 })
+
+t.test('a sliding cap that cannot apply is a configuration error, not silently ignored (audit item 12)', async (t) => {
+  t.throws(() => loadConfig({ TESSERA_TOKEN_TTL: 'none', TESSERA_AUTO_REFRESH: 'true', TESSERA_AUTO_REFRESH_MAX_TTL: '1d' }),
+    { name: 'ConfigError', message: /TESSERA_AUTO_REFRESH_MAX_TTL="1d" cannot apply: TESSERA_TOKEN_TTL=none/ })
+  t.throws(() => loadConfig({ TESSERA_AUTO_REFRESH_MAX_TTL: '1d' }),
+    { name: 'ConfigError', message: /TESSERA_AUTO_REFRESH_MAX_TTL="1d" applies only to sliding tokens: set TESSERA_AUTO_REFRESH=true/ })
+  t.equal(loadConfig({ TESSERA_AUTO_REFRESH: 'true', TESSERA_AUTO_REFRESH_MAX_TTL: '1d' }).settings.autoRefreshMaxTtl, 86_400_000)
+})

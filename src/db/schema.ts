@@ -35,6 +35,8 @@ export interface TokensTable {
   /** `null`: never expires. */
   expires_at: number | null
   last_used_at: number | null
+  /** The token's own lifetime in ms, by which it slides; `null`: never expires, or issued before 0003 (slides by the configured TTL). */
+  ttl_ms: number | null
 }
 
 export interface Tables {

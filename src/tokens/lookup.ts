@@ -23,6 +23,8 @@ export interface TokenRecord {
   createdAt: number
   expiresAt: number | null
   lastUsedAt: number | null
+  /** Its own lifetime, by which it slides; `null`: the configured TTL (see `tessera_tokens.ttl_ms`). */
+  ttl: number | null
 }
 
 export interface TokenLookup {
@@ -39,7 +41,7 @@ export interface TokenLookup {
 function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
   return kysely
     .selectFrom('tessera_tokens')
-    .select(['id', 'subject', 'created_at as createdAt', 'expires_at as expiresAt', 'last_used_at as lastUsedAt'])
+    .select(['id', 'subject', 'created_at as createdAt', 'expires_at as expiresAt', 'last_used_at as lastUsedAt', 'ttl_ms as ttl'])
     .where('digest', '=', Buffer.alloc(32))
     .compile()
 }

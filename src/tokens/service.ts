@@ -158,7 +158,8 @@ export class TokenService<User> {
     }
     const token = this.#format.generate()
     const tokenId = randomUUID()
-    const expiresAt = this.#initialExpiry(now, options.ttl === undefined ? this.#settings.tokenTtl : options.ttl)
+    const ttl = options.ttl === undefined ? this.#settings.tokenTtl : options.ttl
+    const expiresAt = this.#initialExpiry(now, ttl)
     await tokens.insertToken(trx, {
       id: tokenId,
       digest: digestBytes(tokenDigest(token)),
@@ -167,14 +168,16 @@ export class TokenService<User> {
       device: options.device,
       created_at: now,
       expires_at: expiresAt,
-      last_used_at: null
+      last_used_at: null,
+      ttl_ms: expiresAt === null ? null : ttl
     })
     return { token, tokenId, expiry: toIso(expiresAt), evicted }
   }
 
+  /** Now + the TTL, never past the sliding cap (which also bounds a token asked never to expire). */
   #initialExpiry (now: number, ttl: number | null): number | null {
-    if (ttl === null) return null
     const cap = this.#settings.autoRefresh ? this.#settings.autoRefreshMaxTtl : null
+    if (ttl === null) return cap === null ? null : now + cap
     return now + (cap === null ? ttl : Math.min(ttl, cap))
   }
 
@@ -228,15 +231,17 @@ export class TokenService<User> {
   }
 
   /**
-   * Writes `lastUsedAt` and, with auto-refresh, slides the expiry (never past the max TTL).
+   * Writes `lastUsedAt` and, with auto-refresh, slides the expiry by the token's own lifetime
+   * (never past the max TTL).
    * Best effort: if the database cannot take the write (locked by a long purge, say), the request
    * still succeeds on the token's current expiry, and the next use tries again.
    */
   async #touch (record: TokenRecord, now: number): Promise<void> {
     const { autoRefresh, tokenTtl, autoRefreshMaxTtl } = this.#settings
+    const ttl = record.ttl ?? tokenTtl
     let expiresAt = record.expiresAt
-    if (autoRefresh && tokenTtl !== null && expiresAt !== null) {
-      const slid = now + tokenTtl
+    if (autoRefresh && ttl !== null && expiresAt !== null) {
+      const slid = now + ttl
       expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, record.createdAt + autoRefreshMaxTtl)
     }
     try {

@@ -45,3 +45,27 @@ t.test('without auto-refresh, use does not move the expiry', async (t) => {
   const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
   t.equal(row.expires_at, Date.parse(expiry!))
 })
+
+t.test('a sliding token slides by its own lifetime, not the configured one (audit item 11)', async (t) => {
+  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 10 * 3_600_000, minRefreshInterval: 100 })
+  const { user } = await register(app)
+  const short = await app.tessera.tokens.issue(user, { device: 'ci', ttl: 120_000 })
+  const long = await app.tessera.tokens.issue(user, { device: 'laptop', ttl: 30 * 86_400_000 })
+  t.ok(Date.parse(long.expiry!) - Date.now() > 29 * 86_400_000, 'a 30-day token is not cut to the configured 10 h')
+  await sleep(150)
+  for (const issued of [short, long]) t.equal((await me(app, issued.token)).statusCode, 200)
+  const expiryOf = async (id: string) => Number((await app.tessera.database.kysely.selectFrom('tessera_tokens')
+    .select('expires_at').where('id', '=', id).executeTakeFirstOrThrow()).expires_at)
+  const now = Date.now()
+  const shortLeft = await expiryOf(short.tokenId) - now
+  const longLeft = await expiryOf(long.tokenId) - now
+  t.ok(shortLeft > 100_000 && shortLeft <= 120_000, `the 2-minute token slid by 2 minutes (${shortLeft} ms left), not by 10 h`)
+  t.ok(longLeft > 29 * 86_400_000, `the 30-day token slid by 30 days (${longLeft} ms left)`)
+})
+
+t.test('a sliding cap also bounds a token asked never to expire', async (t) => {
+  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 60_000, autoRefreshMaxTtl: 86_400_000 })
+  const { user } = await register(app)
+  const { expiry } = await app.tessera.tokens.issue(user, { device: 'ci', ttl: null })
+  t.ok(expiry !== null && Date.parse(expiry) - Date.now() <= 86_400_000, `expires by the cap: ${expiry}`)
+})
