@@ -7,13 +7,16 @@ import type { Kysely } from 'kysely'
 import * as m0001 from './0001_create_tessera_tables.js'
 import * as m0002 from './0002_adopt_tables_of_0_1.js'
 import * as m0003 from './0003_token_lifetimes.js'
+import * as m0004 from './0004_username_keys.js'
 
 export interface Migration {
-  up: (db: Kysely<any>) => Promise<void>
+  /** Applies the change; may return warnings for the operator (printed by `tessera migrate`, logged at startup). */
+  up: (db: Kysely<any>) => Promise<void | string[]>
 }
 
 export const migrations: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001_create_tessera_tables', m0001],
   ['0002_adopt_tables_of_0_1', m0002],
-  ['0003_token_lifetimes', m0003]
+  ['0003_token_lifetimes', m0003],
+  ['0004_username_keys', m0004]
 ]

@@ -104,7 +104,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   const database = given ?? openDatabase(databaseUrl!)
   if (given === undefined) fastify.addHook('onClose', async () => await database.close())
   if (migrate) {
-    await migrateToLatest(database.kysely)
+    await migrateToLatest(database.kysely, { onWarning: (warning) => fastify.log.warn(`tessera migration: ${warning}`) })
   } else {
     const pending = await pendingMigrations(database.kysely)
     if (pending.length > 0) {

@@ -100,7 +100,7 @@ export const COMMANDS: Command[] = [
         const { migrateToLatest } = await import('../db/migrate.js')
         let applied: string[]
         try {
-          applied = await migrateToLatest(database.kysely)
+          applied = await migrateToLatest(database.kysely, { onWarning: (warning) => writeLine(io.stderr, `tessera: warning: ${warning}`) })
         } catch (error) {
           throw new CliError(`cannot migrate ${database.description}: ${reason(error)}`)
         }

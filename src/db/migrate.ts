@@ -30,7 +30,7 @@ export class NotMigratedError extends Error {
  * Applies every pending migration and returns their names.
  * @throws {Error} naming the failing migration and its cause; nothing of that run is kept.
  */
-export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]> {
+export async function migrateToLatest (kysely: Kysely<Tables>, options: { onWarning?: (warning: string) => void } = {}): Promise<string[]> {
   const postgres = isPostgres(kysely)
   if (postgres) await checkSchema(kysely)
   return await kysely.connection().execute(async (db) => {
@@ -43,9 +43,10 @@ export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]
       await sql`INSERT INTO tessera_migrations_lock (id, is_locked) VALUES ('migrate', 0) ON CONFLICT DO NOTHING`.execute(db)
       await sql`UPDATE tessera_migrations_lock SET is_locked = 1 WHERE id = 'migrate'`.execute(db)
       const pending = pendingOf(await appliedNames(db))
+      const warnings: string[] = []
       for (const [name, migration] of pending) {
         try {
-          await migration.up(db)
+          warnings.push(...((await migration.up(db)) ?? []).map((warning) => `${name}: ${warning}`))
         } catch (error) {
           throw new Error(`migration ${name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
         }
@@ -53,6 +54,7 @@ export async function migrateToLatest (kysely: Kysely<Tables>): Promise<string[]
       }
       await sql`UPDATE tessera_migrations_lock SET is_locked = 0 WHERE id = 'migrate'`.execute(db)
       await sql.raw('COMMIT').execute(db)
+      for (const warning of warnings) options.onWarning?.(warning)
       return pending.map(([name]) => name)
     } catch (error) {
       await sql.raw('ROLLBACK').execute(db).catch(() => {})
@@ -101,10 +103,12 @@ async function checkSchema (kysely: Kysely<Tables>): Promise<void> {
  * ```
  * @throws {Error} naming the database (never its password) when it cannot be reached or a migration fails.
  */
-export async function runMigrations (config: { databaseUrl: string }): Promise<{ applied: string[], database: string }> {
+export async function runMigrations (config: { databaseUrl: string }): Promise<{ applied: string[], warnings: string[], database: string }> {
   const database = openDatabase(config.databaseUrl, { poolSize: 1 })
+  const warnings: string[] = []
   try {
-    return { applied: await migrateToLatest(database.kysely), database: database.description }
+    const applied = await migrateToLatest(database.kysely, { onWarning: (warning) => warnings.push(warning) })
+    return { applied, warnings, database: database.description }
   } catch (error) {
     throw describeDatabaseError(config.databaseUrl, error)
   } finally {

@@ -4,6 +4,7 @@
  * refused when the service is not allowed to migrate it.
  */
 import t from 'tap'
+import { migrations } from '../../migrations/index.js'
 import { loadConfig } from '../../src/config.js'
 import { describeUrl, openDatabase } from '../../src/db/database.js'
 import { migrateToLatest, pendingMigrations, runMigrations } from '../../src/db/migrate.js'
@@ -12,7 +13,7 @@ import { serve } from '../../src/server.js'
 import { TEST_DIALECT, buildTestApp, freshDatabaseUrl, me, register } from '../helpers/app.js'
 import { TEST_POSTGRES_URL } from '../helpers/postgres.js'
 
-const ALL_MIGRATIONS = ['0001_create_tessera_tables', '0002_adopt_tables_of_0_1', '0003_token_lifetimes']
+const ALL_MIGRATIONS = migrations.map(([name]) => name)
 /** Nothing listens on port 1: connecting is refused at once. */
 const UNREACHABLE = 'postgres://tessera:s3cret-pw@127.0.0.1:1/tessera'
 
@@ -40,7 +41,7 @@ t.test('with TESSERA_MIGRATE_ON_START=false the app leaves the schema alone and 
 t.test('the service refuses to start on an unmigrated database it may not migrate', async (t) => {
   const { url } = freshDatabaseUrl(t)
   const config = loadConfig({ DATABASE_URL: url, TESSERA_MIGRATE_ON_START: 'false', PORT: '0', LOG_LEVEL: 'silent' })
-  await t.rejects(serve(config), { message: /is not migrated \(pending: 0001_create_tessera_tables, 0002_adopt_tables_of_0_1, 0003_token_lifetimes\).*npm run migrate/ })
+  await t.rejects(serve(config), { message: new RegExp(`is not migrated \\(pending: ${ALL_MIGRATIONS.join(', ')}\\).*npm run migrate`) })
 })
 
 t.test('an unreachable PostgreSQL server is named at startup, its password never', async (t) => {

@@ -6,8 +6,9 @@
 import { hash } from '@node-rs/argon2'
 import { sql } from 'kysely'
 import t from 'tap'
+import { migrations } from '../../migrations/index.js'
 import { openDatabase } from '../../src/db/database.js'
-import { migrateToLatest, pendingMigrations } from '../../src/db/migrate.js'
+import { migrateToLatest, pendingMigrations, runMigrations } from '../../src/db/migrate.js'
 import { ARGON2_OPTIONS } from '../../src/users/builtin/passwords.js'
 import { addRelease01User, migrateAsRelease01 } from '../fixtures/release-0.1.js'
 import { PASSWORD, TEST_DIALECT, auth, buildTestApp, freshDatabaseUrl, login, me, register } from '../helpers/app.js'
@@ -79,5 +80,37 @@ t.test('a migration that fails leaves the database exactly as it was', async (t)
   await sql`CREATE TABLE tessera_tokens (mine integer)`.execute(database.kysely)
   await t.rejects(migrateToLatest(database.kysely), /migration 0001_create_tessera_tables failed/)
   t.same(await tableNames(url), ['tessera_tokens'], 'no tessera_users, no bookkeeping: the failed run left nothing')
-  t.same(await pendingMigrations(database.kysely), ['0001_create_tessera_tables', '0002_adopt_tables_of_0_1', '0003_token_lifetimes'])
+  t.same(await pendingMigrations(database.kysely), migrations.map(([name]) => name))
+})
+
+t.test('usernames are matched by their full case fold; old keys move, and a collision is reported, not merged (audit item 14)', async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  const old = openDatabase(url)
+  await migrateAsRelease01(old.kysely)
+  const passwordHash = await hash(PASSWORD, ARGON2_OPTIONS)
+  // Under 0.1's key (NFKC, upper, lower case) these were two accounts: `weiss` and `weiß`.
+  const lower = await addRelease01User(old.kysely, 'weiß', passwordHash, null)
+  const capital = await addRelease01User(old.kysely, 'WEIẞ', passwordHash, null)
+  const sigma = await addRelease01User(old.kysely, 'ΟΔΥΣΣΕΥΣ', passwordHash, null)
+  await old.close()
+
+  const { applied, warnings } = await runMigrations({ databaseUrl: url })
+  t.ok(applied.includes('0004_username_keys'))
+  t.equal(warnings.length, 1, 'one collision reported')
+  t.match(warnings[0], /0004_username_keys: usernames "weiß" \(id \d+\) and "WEIẞ" \(id \d+\) are now the same name/)
+
+  const { app } = await buildTestApp(t, {}, { DATABASE_URL: url })
+  for (const user of [lower, capital, sigma]) t.equal((await me(app, user.token)).statusCode, 200, `${user.username}: nobody is logged out`)
+  t.equal((await login(app, 'WEISS')).user.id, lower.id, 'WEISS, weiß and WEIẞ are one name now: the account that had it')
+  t.equal((await login(app, 'οδυσσευς')).user.id, sigma.id, 'final sigma and capital sigma meet')
+  const taken = await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'Weiẞ', password: PASSWORD } })
+  t.equal(taken.statusCode, 409, 'no new look-alike account')
+})
+
+t.test('a username with an invisible letter is refused', async (t) => {
+  const { app } = await buildTestApp(t)
+  for (const username of ['alice\u3164', 'bo\u200bb', 'eve\u202e']) {
+    const response = await app.inject({ method: 'POST', url: '/auth/register', payload: { username, password: PASSWORD } })
+    t.equal(response.statusCode, 400, JSON.stringify(username))
+  }
 })

@@ -5,11 +5,12 @@ import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
 type Db = Kysely<Tables>
 
 /**
- * The key usernames are unique under and matched by: NFKC-normalised, then case-folded
- * (upper then lower case, so that e.g. `ß` and `SS` meet).
+ * The key usernames are unique under and matched by (PRECIS UsernameCaseMapped's width and case
+ * mapping, RFC 8265): NFKC, then full case folding (lower, upper, lower case, so that `ß`, `ẞ` and
+ * `SS` meet, and `ς` and `Σ`), then NFC. Migration 0004 holds a frozen copy of it.
  */
 export function usernameKey (username: string): string {
-  return username.normalize('NFKC').toUpperCase().toLowerCase()
+  return username.normalize('NFKC').toLowerCase().toUpperCase().toLowerCase().normalize('NFC')
 }
 
 /** Inserts a user; returns `undefined` when the username is taken (compared by `username_key`). */
