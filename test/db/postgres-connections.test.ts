@@ -28,6 +28,41 @@ if (TEST_DIALECT !== 'postgres') {
     t.equal((await me(app, token)).statusCode, 401, 'and writes still take')
   })
 
+  t.test('connections cut while in use, three times under load: 503s at worst, no crash, then service as usual (audit item 1)', async (t) => {
+    const { app, config } = await buildTestApp(t, { tokenLimitPerUser: null })
+    const appName = new URL(config.databaseUrl).searchParams.get('application_name')!
+    const { token, user } = await register(app)
+    const statuses = new Map<number, number>()
+    for (let round = 0; round < 3; round++) {
+      // A transaction held open on one of tessera's own connections, and requests in flight on others.
+      let cut!: () => void
+      const terminated = new Promise<void>((resolve) => { cut = resolve })
+      const held = app.tessera.database.kysely.transaction().execute(async (trx) => {
+        await sql`SELECT 1`.execute(trx)
+        await terminated
+        await sql`SELECT 1`.execute(trx)
+      })
+      const requests = [
+        ...Array.from({ length: 6 }, async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD } })),
+        ...Array.from({ length: 20 }, async () => await me(app, token)),
+        ...Array.from({ length: 4 }, async () => await app.inject({ method: 'GET', url: '/auth/tokens', headers: { authorization: `Token ${token}` } }))
+      ]
+      await new Promise((resolve) => setTimeout(resolve, 15))
+      runSync(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${appName}'`)
+      cut()
+      await t.rejects(held, 'the transaction on a cut connection fails, as a rejection, not a crash')
+      for (const response of await Promise.all(requests)) {
+        statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
+        t.ok(response.statusCode < 500 || response.statusCode === 503, `answered ${response.statusCode}`)
+        t.match(response.headers['content-type'], /^application\/json/, 'a JSON answer')
+        if (response.statusCode === 503) t.equal(response.json().statusCode, 503)
+      }
+      t.equal((await me(app, token)).statusCode, 200, `round ${round}: the next request is served`)
+    }
+    t.comment(`statuses: ${[...statuses].map(([status, n]) => `${status}×${n}`).join(' ')}`)
+    t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username: user.username, password: PASSWORD } })).statusCode, 200, 'logins work again')
+  })
+
   t.test('TESSERA_DB_POOL_SIZE caps the connections one instance opens', async (t) => {
     const { app, config } = await buildTestApp(t, {}, { TESSERA_DB_POOL_SIZE: '2' })
     const { token } = await register(app)
