@@ -8,6 +8,7 @@ import {
   DEFAULT_SETTINGS, DEFAULT_TOKEN_CACHE_SIZE, DURATION_FORMS, TOKEN_PREFIX_PATTERN, formatDuration, parseDuration,
   parseOptionalDuration, parseRate, type TesseraSettings
 } from './settings.js'
+import { parseScopeList } from './tokens/scopes.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -147,6 +148,11 @@ export const VARIABLES = {
     parse: (t: string) => (TOKEN_PREFIX_PATTERN.test(t) ? t : undefined)
   },
   TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration },
+  TESSERA_DEFAULT_SCOPES: {
+    default: '*',
+    expected: 'a comma-separated list of scopes (1 to 64 characters of a-z 0-9 _ . : -), or *',
+    parse: parseScopeList
+  },
   TESSERA_RATE_LIMIT_MAX_KEYS: {
     default: String(DEFAULT_SETTINGS.rateLimitMaxKeys),
     expected: 'a whole number from 1 to 100000000',
@@ -213,6 +219,7 @@ export function loadConfig (env: Env = process.env): Config {
       tokenLimitPolicy: v.TESSERA_TOKEN_LIMIT_POLICY,
       tokenPrefix: v.TESSERA_TOKEN_PREFIX,
       sweepInterval: v.TESSERA_SWEEP_INTERVAL,
+      defaultScopes: v.TESSERA_DEFAULT_SCOPES,
       rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS,
       argon2QueueLimit: v.TESSERA_ARGON2_QUEUE_LIMIT
     }

@@ -26,6 +26,8 @@ import authRoutes, { usernameTried, type AuthRouteOptions } from './http/auth-ro
 import { createAuthenticate } from './http/authenticate.js'
 import { answerError } from './http/errors.js'
 import { limitBy } from './http/rate-limits.js'
+import { requireScopes, type ScopeHook } from './http/scopes.js'
+import introspectionRoutes from './http/introspection-routes.js'
 import sessionRoutes from './http/session-routes.js'
 import type { AppUser } from './index.js'
 import { noStore } from './http/security-headers.js'
@@ -62,6 +64,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** A preHandler: 401 with `WWW-Authenticate: Token`, or `request.user` and `request.authToken` set. */
     authenticate: AuthenticateHook
+    /** A hook to put after `authenticate`: 403 unless the token holds every one of the scopes. */
+    requireScopes: (...scopes: string[]) => ScopeHook
     tessera: Tessera
   }
   interface FastifyRequest {
@@ -118,6 +122,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
 
   fastify.decorate('tessera', core)
   fastify.decorate(authenticateDecorator, createAuthenticate(core.tokens, decoratorName))
+  fastify.decorate('requireScopes', requireScopes)
   fastify.decorateRequest(decoratorName, null)
   fastify.decorateRequest('authToken', null)
 
@@ -142,17 +147,18 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     scope.setErrorHandler(answerError)
     await scope.register(sensible)
     const authenticate = scope.getDecorator<typeof scope.authenticate>(authenticateDecorator)
+    const protect = [authenticate, limitBy(scope, settings.tokenRateLimit, 'requests with this token', (request) => request.authToken!.id)]
     const routeOptions: AuthRouteOptions = {
-      protect: [
-        authenticate,
-        limitBy(scope, settings.tokenRateLimit, 'requests with this token', (request) => request.authToken!.id)
-      ],
+      authenticate,
+      protect,
+      protectedBy: (needed) => [...protect, requireScopes(needed)],
       userDecorator: decoratorName,
       limitByUsername: limitBy(scope, settings.loginRateLimit, 'login attempts for this username', (request) =>
         usernameKey(usernameTried(request, decoratorName)))
     }
     await scope.register(authRoutes, routeOptions)
     await scope.register(sessionRoutes, routeOptions)
+    await scope.register(introspectionRoutes, routeOptions)
     if (core.builtinUsers !== undefined) await scope.register(builtinRoutes, { ...routeOptions, builtinUsers: core.builtinUsers })
   }, { prefix: routePrefix })
 }

@@ -3,6 +3,7 @@
  * textual forms (`10h`, `none`, `10/1m`) that the environment and the CLI use.
  */
 import { availableParallelism } from 'node:os'
+import { scopesProblem } from './tokens/scopes.js'
 
 /** A rate: at most `max` events per `windowMs`. */
 export interface Rate {
@@ -36,6 +37,8 @@ export interface TesseraSettings {
   tokenPrefix: string
   /** How often expired tokens are swept from the table, in ms; `null`: never (they still die when presented). */
   sweepInterval: number | null
+  /** The scopes of the tokens that `POST /auth/register` and `POST /auth/login` issue (`*`: every scope). */
+  defaultScopes: readonly string[]
   /**
    * Most keys (addresses, usernames, tokens) each rate limit counts at once. A key is forgotten
    * only when its window is over; when this many windows are open, new keys are refused with 429
@@ -71,6 +74,7 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenLimitPolicy: 'refuse',
   tokenPrefix: 'tsr_',
   sweepInterval: 60 * 60 * 1000,
+  defaultScopes: Object.freeze(['*']),
   rateLimitMaxKeys: 100_000,
   argon2QueueLimit: DEFAULT_ARGON2_QUEUE_LIMIT
 })
@@ -152,6 +156,8 @@ export function settingsProblems (settings: TesseraSettings): string[] {
   if (settings.tokenLimitPolicy !== 'refuse' && settings.tokenLimitPolicy !== 'evict-oldest') {
     problems.push("tokenLimitPolicy must be 'refuse' or 'evict-oldest'")
   }
+  const scopes = Array.isArray(settings.defaultScopes) ? scopesProblem(settings.defaultScopes) : 'not an array'
+  if (scopes !== undefined) problems.push(`defaultScopes: ${scopes}`)
   if (!TOKEN_PREFIX_PATTERN.test(settings.tokenPrefix)) {
     problems.push('tokenPrefix must be 1 to 16 letters, digits or underscores')
   }

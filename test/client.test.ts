@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import {
   TesseraClient, TesseraError, type ChangePasswordInput, type IssuedToken, type LoginInput, type RegisterInput,
-  type Session, type TesseraUser
+  type Session, type TesseraUser, type CreateTokenInput, type CreatedToken, type Introspection
 } from '../src/client/index.js'
 import type * as schemas from '../src/http/schemas.js'
 import { PASSWORD, buildTestApp, type TestContext } from './helpers/app.js'
@@ -16,8 +16,11 @@ const typesMatchTheSchemas: [
   Same<Session, Static<typeof schemas.Session>>,
   Same<RegisterInput, Static<typeof schemas.RegisterBody>>,
   Same<Required<LoginInput>, Required<Static<typeof schemas.LoginBody>>>,
-  Same<ChangePasswordInput, Static<typeof schemas.ChangePasswordBody>>
-] = [true, true, true, true, true, true]
+  Same<ChangePasswordInput, Static<typeof schemas.ChangePasswordBody>>,
+  Same<CreateTokenInput, Static<typeof schemas.CreateTokenBody>>,
+  Same<CreatedToken, Static<typeof schemas.CreatedToken>>,
+  Same<Introspection, Static<typeof schemas.Introspection>>
+] = [true, true, true, true, true, true, true, true, true]
 void typesMatchTheSchemas
 
 /** The real service, listening on a free port, with one protected route of "the application". */

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { toTesseraUser } from '../users/builtin/user.js'
 import type { BuiltinUsers } from '../users/builtin/store.js'
 import { DURATION_FORMS, parseOptionalDuration } from '../settings.js'
+import { scopesProblem } from '../tokens/scopes.js'
 import { configFrom, reason, withDatabase, withTessera } from './database.js'
 import {
   CliError, UsageError, note, readAll, readHiddenLine, shortTime, table, writeLine, type Io
@@ -13,6 +14,8 @@ import {
 
 export interface OptionSpec {
   type: 'string' | 'boolean'
+  /** May be given several times (its value is then a list). */
+  multiple?: boolean
   short?: string
   /** The placeholder shown in help, for string options. */
   value?: string
@@ -25,7 +28,7 @@ export type ArgName = 'username' | 'id'
 export interface CommandInput {
   /** The positional arguments, by the names in `args`. */
   args: Readonly<Record<ArgName, string>>
-  values: Record<string, string | boolean | undefined>
+  values: Record<string, string | boolean | string[] | undefined>
 }
 
 export interface Command {
@@ -185,7 +188,14 @@ export const COMMANDS: Command[] = [
     args: ['username'],
     options: {
       device: { type: 'string', value: 'name', description: `A label for the token's session (default "${DEFAULT_DEVICE}")` },
-      ttl: { type: 'string', value: 'duration', description: `How long it lives: ${DURATION_FORMS}, or none\n(default: TESSERA_TOKEN_TTL)` }
+      ttl: { type: 'string', value: 'duration', description: `How long it lives: ${DURATION_FORMS}, or none\n(default: TESSERA_TOKEN_TTL)` },
+      scope: {
+        type: 'string',
+        multiple: true,
+        value: 'scope',
+        description: 'What it may do; repeat for several (--scope orders:read --scope orders:write).\n' +
+          'Default: TESSERA_DEFAULT_SCOPES (*, every scope, unless set)'
+      }
     },
     summary: 'Mint a token for a user; prints only the token',
     details: 'Example, for a script or a CI job:\n' +
@@ -200,12 +210,19 @@ export const COMMANDS: Command[] = [
         ttl = parseOptionalDuration(values.ttl as string)
         if (ttl === undefined) throw new UsageError(`--ttl: ${JSON.stringify(values.ttl)} is not ${DURATION_FORMS}, or none`)
       }
+      const scopes = values.scope as string[] | undefined
+      if (scopes !== undefined) {
+        const problem = scopesProblem(scopes)
+        if (problem !== undefined) throw new UsageError(`--scope: ${problem}`)
+      }
       await withTessera(io, async ({ users, tessera }) => {
         const row = await findUser(users, username)
         if (row.deactivated_at !== null) throw new CliError(`user ${row.username} is deactivated: a token for them would not work`)
         const { TokenLimitError } = await import('../tokens/service.js')
         try {
-          const issued = await tessera.tokens.issue(toTesseraUser(row), ttl === undefined ? { device } : { device, ttl })
+          const issued = await tessera.tokens.issue(toTesseraUser(row), {
+            device, ...(ttl === undefined ? {} : { ttl }), ...(scopes === undefined ? {} : { scopes })
+          })
           note(io, `token ${issued.tokenId} for ${row.username} on "${device}", expires ${issued.expiry ?? 'never'}:`)
           writeLine(io.stdout, issued.token)
         } catch (error) {
@@ -226,9 +243,9 @@ export const COMMANDS: Command[] = [
         const sessions = await tessera.tokens.list(String(row.id))
         if (values.json === true) return writeLine(io.stdout, JSON.stringify(sessions, null, 2))
         if (sessions.length === 0) return writeLine(io.stdout, `${row.username} has no live tokens`)
-        writeLine(io.stdout, table(['id', 'device', 'created', 'last used', 'expires'], sessions.map((session) => [
+        writeLine(io.stdout, table(['id', 'device', 'created', 'last used', 'expires', 'scopes'], sessions.map((session) => [
           session.id, session.device, shortTime(session.createdAt), shortTime(session.lastUsedAt, 'never'),
-          shortTime(session.expiry, 'never')
+          shortTime(session.expiry, 'never'), session.scopes.join(' ')
         ])))
       })
     }

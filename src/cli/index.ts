@@ -24,7 +24,7 @@ const ENVIRONMENT = `Environment (the same as the server's):
 function usageLine (command: Command): string {
   const args = command.args.map((arg) => `<${arg}>`)
   const options = Object.entries(command.options).map(([name, spec]) =>
-    spec.type === 'string' ? `[--${name} <${spec.value ?? 'value'}>]` : `[--${name}]`)
+    spec.type === 'string' ? `[--${name} <${spec.value ?? 'value'}>]${spec.multiple === true ? '...' : ''}` : `[--${name}]`)
   return ['tessera', ...command.name, ...args, ...options].join(' ')
 }
 
@@ -92,7 +92,7 @@ function parse (command: Command, rest: string[]): CommandInput {
     parsed = parseArgs({
       args: rest,
       options: Object.fromEntries(Object.entries(command.options).map(([name, spec]) =>
-        [name, spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short }])),
+        [name, { type: spec.type, ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple === true ? { multiple: true } : {}) }])),
       allowPositionals: true,
       strict: true
     })
@@ -109,7 +109,8 @@ function parse (command: Command, rest: string[]): CommandInput {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[command.args.length])} (usage: ${usageLine(command)})`)
   }
   for (const [name, value] of Object.entries(values)) {
-    if (value === '' && command.options[name]?.type === 'string') throw new UsageError(`--${name} needs a value (${help})`)
+    const empty = Array.isArray(value) ? value.includes('') : value === ''
+    if (empty && command.options[name]?.type === 'string') throw new UsageError(`--${name} needs a value (${help})`)
   }
   const args = Object.fromEntries(command.args.map((name, i) => [name, positionals[i]!])) as CommandInput['args']
   return { args, values: values as CommandInput['values'] }

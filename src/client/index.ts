@@ -35,6 +35,8 @@ export interface IssuedToken {
   tokenId: string
   /** ISO-8601, UTC, or null when the token never expires. */
   expiry: string | null
+  /** What the token may do, sorted; `['*']`: everything. */
+  scopes: string[]
 }
 
 /** One of the user's tokens, as `listTokens` shows it. */
@@ -44,8 +46,44 @@ export interface Session {
   createdAt: string
   expiry: string | null
   lastUsedAt: string | null
+  /** What the token may do, sorted; `['*']`: everything. */
+  scopes: string[]
   /** Whether this is the token the client is using. */
   current: boolean
+}
+
+export interface CreateTokenInput {
+  /** A label for the new token's session, e.g. "nightly export". */
+  device: string
+  /** What it may do: at most what the client's own token may. */
+  scopes: string[]
+  /** How long it lives: `<n>ms|s|m|h|d` or `none` (default: the server's TESSERA_TOKEN_TTL). */
+  ttl?: string
+}
+
+/** A personal access token just minted: the only moment its secret is shown. */
+export interface CreatedToken {
+  token: string
+  tokenId: string
+  expiry: string | null
+  scopes: string[]
+  device: string
+}
+
+/** RFC 7662: a live token, or `{ active: false }` alone. */
+export interface Introspection {
+  active: boolean
+  /** The user's id, as a string. */
+  sub?: string
+  username?: string
+  /** The scopes, space-separated. */
+  scope?: string
+  /** Expiry in epoch seconds; absent for a token that never expires. */
+  exp?: number
+  iat?: number
+  token_type?: 'Token'
+  token_id?: string
+  device?: string
 }
 
 export interface RegisterInput {
@@ -173,6 +211,22 @@ export class TesseraClient {
   /** Revokes one of the user's tokens by id (from `listTokens`). */
   async revokeToken (id: string): Promise<void> {
     await this.#request('DELETE', `/tokens/${encodeURIComponent(id)}`)
+  }
+
+  /**
+   * Mints a personal access token for the user (for a script), with at most the scopes of the
+   * client's own token. The client keeps using its own token.
+   */
+  async createToken (input: CreateTokenInput): Promise<CreatedToken> {
+    return await this.#request<CreatedToken>('POST', '/tokens', { body: input })
+  }
+
+  /**
+   * RFC 7662 introspection of another token; the client's own token needs the scope `introspect`
+   * (a service token: `tessera token create orders-service --scope introspect --ttl none`).
+   */
+  async introspect (token: string): Promise<Introspection> {
+    return await this.#request<Introspection>('POST', '/introspect', { body: { token } })
   }
 
   /** Changes the password; every other token of the user is revoked, the client's lives on. */

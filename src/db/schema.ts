@@ -37,6 +37,8 @@ export interface TokensTable {
   last_used_at: number | null
   /** The token's own lifetime in ms, by which it slides; `null`: never expires, or issued before 0003 (slides by the configured TTL). */
   ttl_ms: number | null
+  /** What the token may do: scopes sorted and space-separated, or `*` (see tokens/scopes.ts). */
+  scopes: Generated<string>
 }
 
 export interface Tables {

@@ -14,7 +14,7 @@ import { CredentialsChangedError } from '../users/builtin/store.js'
 import type { TesseraUser } from '../users/builtin/user.js'
 import { deviceFromUserAgent } from './device.js'
 import { byClientAddress, limitBy, type LimitHook } from './rate-limits.js'
-import { ErrorResponse, LoginBody, NoContent, SerializedUser, User, USERNAME_MAX_LENGTH, authErrors, userSchemas } from './schemas.js'
+import { ErrorResponse, LoginBody, NoContent, SerializedUser, User, USERNAME_MAX_LENGTH, authErrors, scopedErrors, userSchemas } from './schemas.js'
 
 const BAD_CREDENTIALS = 'Unable to log in with the provided credentials.'
 const NO_CREDENTIALS =
@@ -51,8 +51,12 @@ function refuseLogin (reply: FastifyReply, message: string): never {
 }
 
 export interface AuthRouteOptions {
+  /** The authenticate hook alone (for routes other services call: no per-token limit). */
+  authenticate: LimitHook
   /** The `onRequest` hooks of a token-protected route: authenticate, then the per-token rate limit. */
   protect: LimitHook[]
+  /** `protect`, then a check that the token holds `scope`. */
+  protectedBy: (scope: string) => LimitHook[]
   /** The request property that holds the user (`decoratorName`, default `user`). */
   userDecorator: string
   /**
@@ -83,7 +87,7 @@ export function deviceOf (request: FastifyRequest, named: string | undefined): s
   return named ?? deviceFromUserAgent(request.headers['user-agent'])
 }
 
-const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, userDecorator, limitByUsername }) => {
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, protectedBy, userDecorator, limitByUsername }) => {
   const { tokens, users, builtinUsers, settings } = fastify.tessera
   const show = (user: AppUser): object => users.serialize?.(user) ?? { id: users.idOf(user) }
   const userOf = (request: FastifyRequest): AppUser => (request as unknown as Record<string, AppUser>)[userDecorator]!
@@ -143,16 +147,16 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   })
 
   fastify.post('/logoutall', {
-    schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    onRequest: protect
+    schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
+    onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     await tokens.revokeAll(request.authToken!.subject)
     return reply.code(204).send(null)
   })
 
   fastify.post('/logoutothers', {
-    schema: { summary: "Revoke every one of the user's tokens except this one", tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
-    onRequest: protect
+    schema: { summary: "Revoke every one of the user's tokens except this one", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
+    onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     const { subject, id } = request.authToken!
     await tokens.revokeAll(subject, { except: id })

@@ -5,6 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox'
 import { DEVICE_MAX_LENGTH, UNPRINTABLE_CLASS } from './device.js'
+import { MAX_SCOPES, SCOPE_SCHEMA_PATTERN } from '../tokens/scopes.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../users/builtin/passwords.js'
 
 export const USERNAME_MAX_LENGTH = 150
@@ -79,7 +80,8 @@ export function userSchemas<U extends TSchema> (user: U) {
       user,
       token: Type.String({ description: 'The token: shown this once, stored only as a digest' }),
       tokenId: Type.String({ format: 'uuid', description: 'The public id of the token, for the sessions API' }),
-      expiry: Expiry
+      expiry: Expiry,
+      scopes: Scopes
     })
   }
 }
@@ -101,13 +103,62 @@ export const LoginBody = Type.Object({
 })
 export type LoginBody = Static<typeof LoginBody>
 
+export const Scope = Type.String({
+  pattern: SCOPE_SCHEMA_PATTERN,
+  description: 'A scope: 1-64 characters of a-z 0-9 _ . : -, or * (every scope)'
+})
+
+export const Scopes = Type.Array(Scope, { minItems: 1, maxItems: MAX_SCOPES, description: 'What the token may do, sorted; ["*"]: everything' })
+
 export const Session = Type.Object({
   id: Type.String({ format: 'uuid' }),
   device: Type.String(),
   createdAt: Type.String({ format: 'date-time' }),
   expiry: Expiry,
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  scopes: Scopes,
   current: Type.Boolean({ description: 'Whether this is the token the request was made with' })
+})
+
+export const CreateTokenBody = Type.Object({
+  device: Device,
+  scopes: Scopes,
+  ttl: Type.Optional(Type.String({
+    pattern: '^(none|\\d{1,15}(ms|s|m|h|d))$',
+    description: 'How long it lives: <n>ms, <n>s, <n>m, <n>h, <n>d, or none; default TESSERA_TOKEN_TTL'
+  }))
+})
+
+export const CreatedToken = Type.Object({
+  token: Type.String({ description: 'The token: shown this once, stored only as a digest' }),
+  tokenId: Type.String({ format: 'uuid' }),
+  expiry: Expiry,
+  scopes: Scopes,
+  device: Type.String()
+})
+
+export const IntrospectBody = Type.Object({
+  token: Type.String({ maxLength: 1024, description: 'The token to inspect' }),
+  token_type_hint: Type.Optional(Type.String({ maxLength: 64 }))
+})
+
+/** RFC 7662 2.2: `{active: false}` alone for anything but a live token. */
+export const Introspection = Type.Object({
+  active: Type.Boolean(),
+  sub: Type.Optional(Type.String({ description: "The user's id, as a string" })),
+  username: Type.Optional(Type.String()),
+  scope: Type.Optional(Type.String({ description: 'The scopes, space-separated' })),
+  exp: Type.Optional(Type.Integer({ description: 'Expiry, epoch seconds; absent for a token that never expires' })),
+  iat: Type.Optional(Type.Integer({ description: 'Issued at, epoch seconds' })),
+  token_type: Type.Optional(Type.Literal('Token')),
+  token_id: Type.Optional(Type.String({ format: 'uuid' })),
+  device: Type.Optional(Type.String())
+}, { description: 'RFC 7662 introspection: a live token, or {"active": false} alone' })
+
+export const VerifyQuery = Type.Object({
+  scope: Type.Optional(Type.Union([Scope, Type.Array(Scope, { maxItems: MAX_SCOPES })], {
+    description: 'Scopes the token must hold (repeatable: ?scope=a&scope=b)'
+  }))
 })
 
 export const TokenIdParams = Type.Object({
@@ -127,3 +178,6 @@ export const authErrors = {
   429: ErrorResponse,
   503: ErrorResponse
 }
+
+/** …and those of a route that needs a scope. */
+export const scopedErrors = { ...authErrors, 403: ErrorResponse }

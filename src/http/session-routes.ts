@@ -1,35 +1,64 @@
-/** `/auth/tokens`: the caller's sessions (one per token), and revoking one of them. */
+/**
+ * `/auth/tokens`: the caller's sessions (one per token), minting a personal access token for a
+ * script, and revoking one session. All of them need the scope `sessions`.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
+import type { AppUser } from '../index.js'
+import { parseOptionalDuration } from '../settings.js'
+import { missingScopes } from '../tokens/scopes.js'
 import type { AuthRouteOptions } from './auth-routes.js'
-import { ErrorResponse, NoContent, Session, TokenIdParams, authErrors } from './schemas.js'
+import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, Session, TokenIdParams, scopedErrors } from './schemas.js'
 
-const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect }) => {
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy, userDecorator }) => {
   const { tokens } = fastify.tessera
+  const withSessions = protectedBy('sessions')
 
   fastify.get('/tokens', {
     schema: {
       summary: "The caller's live sessions, newest first; `current` marks the one making this request",
       tags: ['sessions'],
-      security: [{ token: [] }],
-      response: { 200: Type.Array(Session), ...authErrors }
+      security: [{ token: ['sessions'] }],
+      response: { 200: Type.Array(Session), ...scopedErrors }
     },
-    onRequest: protect
+    onRequest: withSessions
   }, async (request) => {
     const { id: currentId, subject } = request.authToken!
     const sessions = await tokens.list(subject)
     return sessions.map((session) => ({ ...session, current: session.id === currentId }))
   })
 
+  fastify.post('/tokens', {
+    schema: {
+      summary: 'Mint a personal access token for the caller, with at most the scopes of the token making the request',
+      tags: ['sessions'],
+      security: [{ token: ['sessions'] }],
+      body: CreateTokenBody,
+      response: { 201: CreatedToken, 400: ErrorResponse, ...scopedErrors }
+    },
+    onRequest: withSessions
+  }, async (request, reply) => {
+    const { device, scopes, ttl } = request.body
+    const ungranted = missingScopes(request.authToken!.scopes, scopes)
+    if (ungranted.length > 0) {
+      throw fastify.httpErrors.forbidden(`A token can grant only scopes it holds itself; this one lacks ${ungranted.map((scope) => `"${scope}"`).join(', ')}.`)
+    }
+    const lifetime = ttl === undefined ? undefined : parseOptionalDuration(ttl)
+    if (lifetime === undefined && ttl !== undefined) throw fastify.httpErrors.badRequest(`ttl: ${JSON.stringify(ttl)} is not a duration`)
+    const user = (request as unknown as Record<string, AppUser>)[userDecorator]!
+    const issued = await tokens.issue(user, lifetime === undefined ? { device, scopes } : { device, scopes, ttl: lifetime })
+    return await reply.code(201).send({ ...issued, device })
+  })
+
   fastify.delete('/tokens/:id', {
     schema: {
       summary: 'Revoke one of the caller\'s sessions (log out that device)',
       tags: ['sessions'],
-      security: [{ token: [] }],
+      security: [{ token: ['sessions'] }],
       params: TokenIdParams,
-      response: { 204: NoContent, 400: ErrorResponse, 404: ErrorResponse, ...authErrors }
+      response: { 204: NoContent, 400: ErrorResponse, 404: ErrorResponse, ...scopedErrors }
     },
-    onRequest: protect
+    onRequest: withSessions
   }, async (request, reply) => {
     // Another user's session answers exactly like one that does not exist.
     const revoked = await tokens.revoke(request.params.id, { subject: request.authToken!.subject })

@@ -25,6 +25,9 @@ export interface TokenRecord {
   lastUsedAt: number | null
   /** Its own lifetime, by which it slides; `null`: the configured TTL (see `tessera_tokens.ttl_ms`). */
   ttl: number | null
+  device: string
+  /** As stored: sorted, space-separated, or `*`. */
+  scopes: string
 }
 
 export interface TokenLookup {
@@ -41,7 +44,7 @@ export interface TokenLookup {
 function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
   return kysely
     .selectFrom('tessera_tokens')
-    .select(['id', 'subject', 'created_at as createdAt', 'expires_at as expiresAt', 'last_used_at as lastUsedAt', 'ttl_ms as ttl'])
+    .select(['id', 'subject', 'created_at as createdAt', 'expires_at as expiresAt', 'last_used_at as lastUsedAt', 'ttl_ms as ttl', 'device', 'scopes'])
     .where('digest', '=', Buffer.alloc(32))
     .compile()
 }

@@ -19,6 +19,7 @@ import { AuthenticationError } from './failures.js'
 import { TOKEN_FORMAT_VERSION, digestBytes, tokenDigest, type TokenFormat } from './format.js'
 import type { TokenRecord } from './lookup.js'
 import * as tokens from './repository.js'
+import { normalizeScopes, scopesOf, scopesProblem } from './scopes.js'
 
 /** A token just issued: the only moment its secret exists outside the client. */
 export interface IssuedToken {
@@ -26,6 +27,8 @@ export interface IssuedToken {
   tokenId: string
   /** ISO-8601 UTC, or null when it never expires. */
   expiry: string | null
+  /** What it may do, sorted (`['*']`: everything). */
+  scopes: string[]
 }
 
 /** The token a request was authenticated with (never its secret): `request.authToken`. */
@@ -34,6 +37,9 @@ export interface AuthToken {
   subject: string
   createdAt: number
   expiresAt: number | null
+  device: string
+  /** What it may do, sorted (`['*']`: everything); see `app.requireScopes`. */
+  scopes: string[]
 }
 
 /** A live token as its owner sees it in a list of sessions. */
@@ -43,6 +49,7 @@ export interface Session {
   createdAt: string
   expiry: string | null
   lastUsedAt: string | null
+  scopes: string[]
 }
 
 /** A login refused because the subject holds `limit` live tokens and the policy is `refuse`. */
@@ -65,6 +72,8 @@ export interface IssueOptions {
   device: string
   /** Overrides the configured TTL for this token, in ms; `null`: never expires. */
   ttl?: number | null
+  /** What it may do (default: the configured default scopes, `*` unless set). */
+  scopes?: readonly string[]
   /** Write inside this transaction (the caller commits); events then fire before that commit. */
   transaction?: Transaction
 }
@@ -160,6 +169,9 @@ export class TokenService<User> {
     const tokenId = randomUUID()
     const ttl = options.ttl === undefined ? this.#settings.tokenTtl : options.ttl
     const expiresAt = this.#initialExpiry(now, ttl)
+    const scopes = normalizeScopes(options.scopes ?? this.#settings.defaultScopes)
+    const problem = scopesProblem(scopes)
+    if (problem !== undefined) throw new TypeError(`scopes: ${problem}`)
     await tokens.insertToken(trx, {
       id: tokenId,
       digest: digestBytes(tokenDigest(token)),
@@ -169,9 +181,10 @@ export class TokenService<User> {
       created_at: now,
       expires_at: expiresAt,
       last_used_at: null,
-      ttl_ms: expiresAt === null ? null : ttl
+      ttl_ms: expiresAt === null ? null : ttl,
+      scopes: scopes.join(' ')
     })
-    return { token, tokenId, expiry: toIso(expiresAt), evicted }
+    return { token, tokenId, expiry: toIso(expiresAt), scopes, evicted }
   }
 
   /** Now + the TTL, never past the sliding cap (which also bounds a token asked never to expire). */
@@ -215,7 +228,17 @@ export class TokenService<User> {
     // A copy of a kept user: a handler may add to its request's user, which must not reach the next request.
     const user = known === undefined ? await this.#findUser(record) : { ...known }
     if (this.#isTouchDue(record, now)) await this.#touch(record, now)
-    return { user, token: { id: record.id, subject: record.subject, createdAt: record.createdAt, expiresAt: record.expiresAt } }
+    return {
+      user,
+      token: {
+        id: record.id,
+        subject: record.subject,
+        createdAt: record.createdAt,
+        expiresAt: record.expiresAt,
+        device: record.device,
+        scopes: scopesOf(record.scopes)
+      }
+    }
   }
 
   async #findUser (record: TokenRecord): Promise<User> {
@@ -299,7 +322,8 @@ export class TokenService<User> {
       device: row.device,
       createdAt: new Date(row.created_at).toISOString(),
       expiry: toIso(row.expires_at),
-      lastUsedAt: toIso(row.last_used_at)
+      lastUsedAt: toIso(row.last_used_at),
+      scopes: scopesOf(row.scopes)
     }))
   }
 

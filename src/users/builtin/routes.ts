@@ -6,11 +6,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { asClient, deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
 import { byClientAddress, limitBy } from '../../http/rate-limits.js'
-import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, authErrors, userSchemas } from '../../http/schemas.js'
+import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, scopedErrors, userSchemas } from '../../http/schemas.js'
 import type { BuiltinUsers } from './store.js'
 import type { TesseraUser } from './user.js'
 
-const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: BuiltinUsers }> = async (fastify, { protect, userDecorator, limitByUsername, builtinUsers }) => {
+const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: BuiltinUsers }> = async (fastify, { protectedBy, userDecorator, limitByUsername, builtinUsers }) => {
   const { settings } = fastify.tessera
   const { IssuedToken } = userSchemas(User)
   const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', byClientAddress)
@@ -38,11 +38,11 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
     schema: {
       summary: 'Change the password; every other token of the user is revoked, this one lives',
       tags: ['auth'],
-      security: [{ token: [] }],
+      security: [{ token: ['password'] }],
       body: ChangePasswordBody,
-      response: { 204: NoContent, 400: ErrorResponse, 403: ErrorResponse, ...authErrors }
+      response: { 204: NoContent, 400: ErrorResponse, ...scopedErrors }
     },
-    onRequest: protect,
+    onRequest: protectedBy('password'),
     preHandler: limitByUsername
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body

@@ -1,0 +1,94 @@
+/**
+ * A door for every other service, whatever its language:
+ * - `POST /auth/introspect` (RFC 7662): a service holding a token with the scope `introspect`
+ *   asks whether another token is live, and whose it is;
+ * - `GET /auth/verify` (and `HEAD`): forward authentication for reverse proxies (nginx
+ *   `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth`, Envoy `ext_authz`): 204 with the
+ *   user in `X-Tessera-*` headers, or 401/403.
+ *
+ * Both run the same hot path as `app.authenticate` and count as a use of the token they check
+ * (`lastUsedAt`, sliding expiry). Neither counts against the per-token limit of the sessions API:
+ * a proxy calls `/auth/verify` once per request of the service it protects.
+ */
+import formbody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { AppUser } from '../index.js'
+import type { AuthRouteOptions } from './auth-routes.js'
+import { checkScopes, requireScopes } from './scopes.js'
+import { ErrorResponse, IntrospectBody, Introspection, NoContent, VerifyQuery, authErrors, scopedErrors } from './schemas.js'
+
+/**
+ * A header value for any text: characters outside printable ASCII (a username may be any letter)
+ * are percent-encoded as UTF-8, which Node would otherwise refuse in a header.
+ */
+function headerValue (text: string): string {
+  return text.replace(/[^\x20-\x7e]|%/gu, (char) => encodeURIComponent(char))
+}
+
+const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 'userDecorator'>> = async (fastify, { authenticate, userDecorator }) => {
+  const { tokens, users } = fastify.tessera
+  /** The username of a user, where the store shows one. */
+  const usernameOf = (user: AppUser): string | undefined => {
+    const shown = (users.serialize?.(user) ?? user) as { username?: unknown }
+    return typeof shown.username === 'string' ? shown.username : undefined
+  }
+
+  // The form body of RFC 7662 is parsed in this scope only: tessera's other routes take JSON alone.
+  await fastify.register(async (scope) => {
+    await scope.register(formbody, { bodyLimit: 4096 })
+    scope.withTypeProvider<TypeBoxTypeProvider>().post('/introspect', {
+      schema: {
+        summary: 'RFC 7662 token introspection, for other services: is this token live, and whose is it?',
+        description: 'The caller authenticates with its own token, which needs the scope `introspect`. The body is ' +
+          '`token=<token>` (application/x-www-form-urlencoded) or `{"token": "…"}`.',
+        tags: ['services'],
+        security: [{ token: ['introspect'] }],
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
+        body: IntrospectBody,
+        response: { 200: Introspection, 400: ErrorResponse, 403: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, ...authErrors }
+      },
+      onRequest: [authenticate, requireScopes('introspect')]
+    }, async (request) => {
+      const found = await tokens.verify(request.body.token)
+      if (found === null) return { active: false }
+      const { user, token } = found
+      const username = usernameOf(user)
+      return {
+        active: true,
+        sub: token.subject,
+        ...(username === undefined ? {} : { username }),
+        scope: token.scopes.join(' '),
+        ...(token.expiresAt === null ? {} : { exp: Math.floor(token.expiresAt / 1000) }),
+        iat: Math.floor(token.createdAt / 1000),
+        token_type: 'Token' as const,
+        token_id: token.id,
+        device: token.device
+      }
+    })
+  })
+
+  fastify.get('/verify', {
+    schema: {
+      summary: 'Forward authentication for reverse proxies: 204 with the user in X-Tessera-* headers, or 401/403',
+      description: 'Reads `Authorization` as `app.authenticate` does. `?scope=a&scope=b`: the token must hold each. ' +
+        'Answers HEAD the same way.',
+      tags: ['services'],
+      security: [{ token: [] }],
+      querystring: VerifyQuery,
+      response: { 204: NoContent, 400: ErrorResponse, ...scopedErrors }
+    },
+    onRequest: authenticate
+  }, async (request, reply) => {
+    const { scope } = request.query
+    if (scope !== undefined) checkScopes(request, reply, typeof scope === 'string' ? [scope] : scope)
+    const token = request.authToken!
+    const username = usernameOf((request as unknown as Record<string, AppUser>)[userDecorator]!)
+    reply.header('x-tessera-user-id', headerValue(token.subject))
+    if (username !== undefined) reply.header('x-tessera-username', headerValue(username))
+    reply.header('x-tessera-token-id', token.id)
+    reply.header('x-tessera-scopes', token.scopes.join(' '))
+    return await reply.code(204).send(null)
+  })
+}
+
+export default routes
