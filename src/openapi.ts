@@ -31,9 +31,12 @@ export const TOKEN_SECURITY_SCHEME = {
   type: 'apiKey',
   in: 'header',
   name: 'Authorization',
-  description: 'A token from `POST /auth/login`, `POST /auth/register` or `tessera token create`, ' +
+  description: 'A token from `POST /auth/login`, `POST /auth/register`, `POST /auth/tokens` or `tessera token create`, ' +
     'sent as `Authorization: Token <token>` (`Bearer <token>` is accepted too). ' +
-    'In the "Authorize" dialog, enter `Token ` followed by the token.'
+    'In the "Authorize" dialog, enter `Token ` followed by the token.\n\n' +
+    'Every token carries scopes; an operation lists the ones it needs. tessera\'s own: `sessions` (list, mint and revoke ' +
+    'sessions, log out everywhere), `password` (change the password), `introspect` (inspect other tokens, for services). ' +
+    '`*` holds every scope; register and login tokens have `TESSERA_DEFAULT_SCOPES` (`*` unless set).'
 } as const
 
 export interface OpenApiOptions {
@@ -56,7 +59,8 @@ async function openapi (fastify: FastifyInstance, options: OpenApiOptions): Prom
       info,
       tags: [
         { name: 'auth', description: 'Register, log in, who am I, log out, change password' },
-        { name: 'sessions', description: "The caller's tokens, one per device" },
+        { name: 'sessions', description: "The caller's tokens, one per device, and personal access tokens" },
+        { name: 'services', description: 'For other services and reverse proxies: introspection and forward auth' },
         { name: 'health', description: 'Liveness' }
       ],
       components: { securitySchemes: { token: { ...TOKEN_SECURITY_SCHEME } } }

@@ -14,18 +14,24 @@ interface Document {
   components: { securitySchemes: Record<string, Record<string, string>> }
 }
 
-/** Every route of the service, with every response code its schema declares. */
-const ROUTES: Array<{ method: string, path: string, codes: number[], secured: boolean, body?: string[] }> = [
-  { method: 'post', path: '/auth/register', codes: [201, 400, 403, 409, 429, 503], secured: false, body: ['username', 'password', 'email', 'device'] },
-  { method: 'post', path: '/auth/login', codes: [200, 400, 401, 403, 429, 503], secured: false, body: ['username', 'password', 'device'] },
-  { method: 'get', path: '/auth/me', codes: [200, 401, 429, 503], secured: true },
-  { method: 'post', path: '/auth/logout', codes: [204, 401, 429, 503], secured: true },
-  { method: 'post', path: '/auth/logoutall', codes: [204, 401, 429, 503], secured: true },
-  { method: 'post', path: '/auth/logoutothers', codes: [204, 401, 429, 503], secured: true },
-  { method: 'post', path: '/auth/password', codes: [204, 400, 401, 403, 429, 503], secured: true, body: ['currentPassword', 'newPassword'] },
-  { method: 'get', path: '/auth/tokens', codes: [200, 401, 429, 503], secured: true },
-  { method: 'delete', path: '/auth/tokens/{id}', codes: [204, 400, 401, 404, 429, 503], secured: true },
-  { method: 'get', path: '/healthz', codes: [200, 503], secured: false }
+/**
+ * Every route of the service, with every response code its schema declares and the scopes its
+ * token needs (`scopes` absent: a public route).
+ */
+const ROUTES: Array<{ method: string, path: string, codes: number[], scopes?: string[], body?: string[] }> = [
+  { method: 'post', path: '/auth/register', codes: [201, 400, 403, 409, 429, 503], body: ['username', 'password', 'email', 'device'] },
+  { method: 'post', path: '/auth/login', codes: [200, 400, 401, 403, 429, 503], body: ['username', 'password', 'device'] },
+  { method: 'get', path: '/auth/me', codes: [200, 401, 429, 503], scopes: [] },
+  { method: 'post', path: '/auth/logout', codes: [204, 401, 429, 503], scopes: [] },
+  { method: 'post', path: '/auth/logoutall', codes: [204, 401, 403, 429, 503], scopes: ['sessions'] },
+  { method: 'post', path: '/auth/logoutothers', codes: [204, 401, 403, 429, 503], scopes: ['sessions'] },
+  { method: 'post', path: '/auth/password', codes: [204, 400, 401, 403, 429, 503], scopes: ['password'], body: ['currentPassword', 'newPassword'] },
+  { method: 'get', path: '/auth/tokens', codes: [200, 401, 403, 429, 503], scopes: ['sessions'] },
+  { method: 'post', path: '/auth/tokens', codes: [201, 400, 401, 403, 429, 503], scopes: ['sessions'], body: ['device', 'scopes', 'ttl'] },
+  { method: 'delete', path: '/auth/tokens/{id}', codes: [204, 400, 401, 403, 404, 429, 503], scopes: ['sessions'] },
+  { method: 'post', path: '/auth/introspect', codes: [200, 400, 401, 403, 413, 415, 503], scopes: ['introspect'], body: ['token', 'token_type_hint'] },
+  { method: 'get', path: '/auth/verify', codes: [204, 400, 401, 403, 503], scopes: [] },
+  { method: 'get', path: '/healthz', codes: [200, 503] }
 ]
 
 t.test('GET /docs/json is a valid OpenAPI 3.1 document', async (t) => {
@@ -63,7 +69,7 @@ t.test('every route is documented with every response it can give', async (t) =>
       t.match(operation.responses[code]?.content?.['application/json']?.schema,
         { type: 'object', required: ['statusCode', 'error', 'message'] }, `${name} ${code}: the error shape`)
     }
-    t.same(operation.security, route.secured ? [{ token: [] }] : undefined, `${name}: security`)
+    t.same(operation.security, route.scopes === undefined ? undefined : [{ token: route.scopes }], `${name}: security`)
     if (route.body !== undefined) {
       const schema = operation.requestBody?.content['application/json']?.schema
       t.same(Object.keys(schema?.properties ?? {}).sort(), [...route.body].sort(), `${name}: body fields`)
@@ -81,6 +87,7 @@ t.test('the token security scheme says how to send a token', async (t) => {
   const document = (await app.inject({ method: 'GET', url: '/docs/json' })).json<Document>()
   t.match(document.components.securitySchemes.token, { type: 'apiKey', in: 'header', name: 'Authorization' })
   t.match(document.components.securitySchemes.token?.description, /Token <token>/)
+  t.match(document.components.securitySchemes.token?.description, /`sessions`.*`password`.*`introspect`/s, "tessera's own scopes")
 })
 
 t.test('/docs serves the browsable UI, and the document as YAML too', async (t) => {

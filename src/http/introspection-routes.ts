@@ -15,7 +15,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import type { AppUser } from '../index.js'
 import type { AuthRouteOptions } from './auth-routes.js'
 import { checkScopes, requireScopes } from './scopes.js'
-import { ErrorResponse, IntrospectBody, Introspection, NoContent, VerifyQuery, authErrors, scopedErrors } from './schemas.js'
+import { ErrorResponse, IntrospectBody, Introspection, NoContent, VerifyQuery } from './schemas.js'
 
 /**
  * A header value for any text: characters outside printable ASCII (a username may be any letter)
@@ -45,7 +45,7 @@ const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 
         security: [{ token: ['introspect'] }],
         consumes: ['application/x-www-form-urlencoded', 'application/json'],
         body: IntrospectBody,
-        response: { 200: Introspection, 400: ErrorResponse, 403: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, ...authErrors }
+        response: { 200: Introspection, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
       },
       onRequest: [authenticate, requireScopes('introspect')]
     }, async (request) => {
@@ -75,7 +75,7 @@ const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 
       tags: ['services'],
       security: [{ token: [] }],
       querystring: VerifyQuery,
-      response: { 204: NoContent, 400: ErrorResponse, ...scopedErrors }
+      response: { 204: NoContent, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse }
     },
     onRequest: authenticate
   }, async (request, reply) => {

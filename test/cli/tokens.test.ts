@@ -73,10 +73,10 @@ t.test('token list: a table for people, JSON matching the API for scripts', asyn
   const table = await cli(['token', 'list', 'erin'])
   t.equal(table.code, 0)
   const [header, ...rows] = table.stdout.trimEnd().split('\n')
-  t.match(header, /^ID +DEVICE +CREATED +LAST USED +EXPIRES$/)
+  t.match(header, /^ID +DEVICE +CREATED +LAST USED +EXPIRES +SCOPES$/)
   t.equal(rows.length, 3)
-  t.match(rows[0], /^[0-9a-f-]{36} +ci +\S+Z +never +never$/, 'newest first')
-  t.match(rows.find((row) => row.includes('laptop')), new RegExp(`^${laptop.tokenId} +laptop +\\S+Z +\\S+Z +\\S+Z$`))
+  t.match(rows[0], /^[0-9a-f-]{36} +ci +\S+Z +never +never +\*$/, 'newest first')
+  t.match(rows.find((row) => row.includes('laptop')), new RegExp(`^${laptop.tokenId} +laptop +\\S+Z +\\S+Z +\\S+Z +\\*$`))
 
   const json = JSON.parse((await cli(['token', 'list', 'erin', '--json'])).stdout) as CliSession[]
   const api = (await app.inject({ method: 'GET', url: '/auth/tokens', headers: auth(laptop.token) })).json<Array<CliSession & { current: boolean }>>()
@@ -117,4 +117,22 @@ t.test('token revoke-all logs a user out everywhere, and nobody else', async (t)
   t.equal((await me(app, other.token)).statusCode, 200)
   t.equal((await cli(['token', 'revoke-all', 'grace'])).stdout, 'revoked 0 tokens of grace\n')
   assertFails(t, await cli(['token', 'revoke-all', 'nobody']), 1, /no user named "nobody"/)
+})
+
+t.test('token create --scope, repeatable; the default is TESSERA_DEFAULT_SCOPES; a bad scope is a usage error', async (t) => {
+  const { app, config } = await buildTestApp(t)
+  const cli = cliFor(config.databaseUrl)
+  await register(app, 'carol')
+  const scoped = await cli(['token', 'create', 'carol', '--device', 'export', '--scope', 'orders:write', '--scope', 'orders:read'])
+  t.equal(scoped.code, 0, scoped.stderr)
+  const verified = await app.inject({ method: 'GET', url: '/auth/verify', headers: auth(scoped.stdout.trim()) })
+  t.equal(verified.headers['x-tessera-scopes'], 'orders:read orders:write')
+  t.equal((await cli(['token', 'create', 'carol', '--device', 'plain'])).code, 0)
+  t.equal((await cliFor(config.databaseUrl, { TESSERA_DEFAULT_SCOPES: 'reports' })(['token', 'create', 'carol', '--device', 'narrow'])).code, 0)
+  const sessions = JSON.parse((await cli(['token', 'list', 'carol', '--json'])).stdout) as Array<{ device: string, scopes: string[] }>
+  const scopesOf = (device: string): string[] | undefined => sessions.find((session) => session.device === device)?.scopes
+  t.same(scopesOf('export'), ['orders:read', 'orders:write'])
+  t.same(scopesOf('plain'), ['*'])
+  t.same(scopesOf('narrow'), ['reports'])
+  assertFails(t, await cli(['token', 'create', 'carol', '--scope', 'Not Valid']), 2, /--scope: "Not Valid" is not a scope/)
 })

@@ -44,7 +44,8 @@ t.test('a database made by 0.1 migrates in place: every live token, password and
     t.equal(response.json().user.username, user.username)
   }
   const sessions = (await app.inject({ method: 'GET', url: '/auth/tokens', headers: auth(alice.token) })).json()
-  t.same(sessions.map((s: { id: string, device: string, expiry: string | null }) => [s.id, s.device, s.expiry]), [[alice.tokenId, 'Pixel 8', null]])
+  t.same(sessions.map((s: { id: string, device: string, expiry: string | null, scopes: string[] }) => [s.id, s.device, s.expiry, s.scopes]),
+    [[alice.tokenId, 'Pixel 8', null, ['*']]], 'and can do everything it could: its scopes are *')
   t.equal((await login(app, 'bob')).user.id, bob.id, 'the password set under 0.1 still logs in')
   const carol = await register(app)
   t.ok(carol.user.id > bob.id, 'new users get new ids: the id sequence carried over')
