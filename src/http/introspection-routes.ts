@@ -11,7 +11,8 @@
  * a proxy calls `/auth/verify` once per request of the service it protects.
  */
 import formbody from '@fastify/formbody'
-import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox, Static, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
 import type { AuthRouteOptions } from './auth-routes.js'
 import { checkScopes, requireScopes } from './scopes.js'
@@ -67,19 +68,9 @@ const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 
     })
   })
 
-  fastify.get('/verify', {
-    schema: {
-      summary: 'Forward authentication for reverse proxies: 204 with the user in X-Tessera-* headers, or 401/403',
-      description: 'Reads `Authorization` as `app.authenticate` does. `?scope=a&scope=b`: the token must hold each. ' +
-        'Answers HEAD the same way.',
-      tags: ['services'],
-      security: [{ token: [] }],
-      querystring: VerifyQuery,
-      response: { 204: NoContent, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse }
-    },
-    onRequest: authenticate
-  }, async (request, reply) => {
-    const { scope } = request.query
+  const verify = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    // Validated against VerifyQuery before the handler runs.
+    const { scope } = request.query as Static<typeof VerifyQuery>
     if (scope !== undefined) checkScopes(request, reply, typeof scope === 'string' ? [scope] : scope)
     const token = request.authToken!
     const username = usernameOf((request as unknown as Record<string, AppUser>)[userDecorator]!)
@@ -87,8 +78,20 @@ const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 
     if (username !== undefined) reply.header('x-tessera-username', headerValue(username))
     reply.header('x-tessera-token-id', token.id)
     reply.header('x-tessera-scopes', token.scopes.join(' '))
-    return await reply.code(204).send(null)
-  })
+    await reply.code(204).send(null)
+  }
+  const verifySchema = {
+    summary: 'Forward authentication for reverse proxies: 204 with the user in X-Tessera-* headers, or 401/403',
+    description: 'Reads `Authorization` as `app.authenticate` does. `?scope=a&scope=b`: the token must hold each. ' +
+      'Answers HEAD the same way, and any path below it (Envoy\'s ext_authz appends the request\'s own path).',
+    tags: ['services'],
+    security: [{ token: [] }],
+    querystring: VerifyQuery,
+    response: { 204: NoContent, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse }
+  }
+  fastify.get('/verify', { schema: verifySchema, onRequest: authenticate }, verify)
+  // Envoy's HTTP ext_authz asks `<path_prefix><the request's path>`: the same answer, undocumented twice.
+  fastify.get('/verify/*', { schema: { ...verifySchema, hide: true }, onRequest: authenticate }, verify)
 }
 
 export default routes

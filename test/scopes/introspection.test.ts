@@ -123,3 +123,12 @@ t.test('GET and HEAD /auth/verify: 204 with the user in headers, 401, 403 for a 
   await app.inject({ method: 'DELETE', url: `/auth/tokens/${scoped.tokenId}`, headers: auth(alice.token) })
   t.equal((await app.inject({ method: 'GET', url: '/auth/verify', headers: auth(scoped.token) })).statusCode, 401, 'revoked: 401 at once')
 })
+
+t.test("/auth/verify/<path> answers as /auth/verify (Envoy's ext_authz appends the request's path)", async (t) => {
+  const { app } = await buildTestApp(t)
+  const alice = await register(app)
+  const ok = await app.inject({ method: 'GET', url: '/auth/verify/orders/42?scope=sessions', headers: auth(alice.token) })
+  t.equal(ok.statusCode, 204)
+  t.equal(ok.headers['x-tessera-user-id'], String(alice.user.id))
+  t.equal((await app.inject({ method: 'GET', url: '/auth/verify/orders/42' })).statusCode, 401)
+})
