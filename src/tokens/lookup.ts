@@ -38,6 +38,15 @@ export interface TokenLookup {
   find: (digest: string) => TokenRecord | undefined | Promise<TokenRecord | undefined>
   /** Why the cache is off, when it is off although it was asked for. */
   readonly cacheOffReason: string | undefined
+  /**
+   * Records a use of a token (`lastUsedAt`, and its slid expiry) without making the request wait:
+   * where offered (SQLite), the uses of one event-loop turn are written in one transaction, and the
+   * cache stays valid across that commit (see `SqliteTokenLookup`). `onError` hears of a write
+   * the database refused; the use is then simply not recorded.
+   */
+  recordUse?: (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, onError: (error: unknown) => void) => void
+  /** Writes the uses recorded so far now (before reading them back, as a list of sessions does). */
+  flushUses?: () => void
   close: () => void
 }
 
@@ -66,6 +75,13 @@ export function createTokenLookup (options: LookupOptions): TokenLookup {
   return new SqliteTokenLookup(options.sqlite, options.file, sql, options.cacheSize)
 }
 
+interface PendingUse {
+  record: TokenRecord
+  lastUsedAt: number
+  expiresAt: number | null
+  onError: (error: unknown) => void
+}
+
 interface WaitingLookup {
   digest: string
   resolve: (record: TokenRecord | undefined) => void
@@ -83,6 +99,10 @@ class SqliteTokenLookup implements TokenLookup {
   #signal: ChangeSignal | null
   // Prepared on first use: the table may not exist until the migrations have run.
   #lookup?: SQLite.Statement<[Buffer], TokenRecord>
+  #recordUse?: SQLite.Statement<[number, number | null, string]>
+  readonly #dataVersion: SQLite.Statement<[], number>
+  /** Uses waiting to be written, by token id: one write per token per turn. */
+  readonly #uses = new Map<string, PendingUse>()
 
   constructor (sqlite: SQLite.Database, file: string | undefined, sql: string, cacheSize: number) {
     this.#sqlite = sqlite
@@ -91,6 +111,60 @@ class SqliteTokenLookup implements TokenLookup {
     const watched = cacheSize > 0 ? changeSignalFor(sqlite, file) : { signal: null, reason: undefined }
     this.#signal = watched.signal
     this.cacheOffReason = watched.reason
+    this.#dataVersion = sqlite.prepare<[], number>('PRAGMA data_version').pluck()
+  }
+
+  recordUse (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, onError: (error: unknown) => void): void {
+    this.#uses.set(record.id, { record, lastUsedAt, expiresAt, onError })
+    if (this.#uses.size === 1) setImmediate(this.#writeUses)
+  }
+
+  /**
+   * Writes the uses of a turn in one transaction (one fsync for all of them), synchronously, and
+   * keeps the cache across that commit: this process knows what it wrote, and updates its cached
+   * records to match. The cache still empties for every other commit:
+   * - commits made before this one (by anyone) are seen first, exactly as a lookup sees them;
+   * - `PRAGMA data_version`, read before and after, changes only for other connections' commits,
+   *   so one that slipped in around this transaction empties the cache;
+   * - the WAL-index header is read again right after the commit, synchronously (no other code of
+   *   this process runs in between), so the next lookup does not take this commit for a change.
+   * When a transaction of Kysely's is open on the connection, the writes wait for the next turn:
+   * they must not join it.
+   */
+  flushUses (): void {
+    this.#writeUses()
+  }
+
+  readonly #writeUses = (): void => {
+    if (this.#uses.size === 0) return
+    if (this.#sqlite.inTransaction) {
+      setImmediate(this.#writeUses)
+      return
+    }
+    const uses = [...this.#uses.values()]
+    this.#uses.clear()
+    const signal = this.#signal
+    try {
+      if (signal !== null && signal.changed()) this.#cache.clear()
+      const before = this.#dataVersion.get()
+      const update = this.#recordUse ??= this.#sqlite.prepare<[number, number | null, string]>(
+        'UPDATE tessera_tokens SET last_used_at = ?, expires_at = ? WHERE id = ?')
+      this.#sqlite.transaction(() => {
+        for (const use of uses) update.run(use.lastUsedAt, use.expiresAt, use.record.id)
+      })()
+      for (const use of uses) {
+        use.record.lastUsedAt = use.lastUsedAt
+        use.record.expiresAt = use.expiresAt
+      }
+      if (signal !== null) {
+        signal.changed()
+        if (this.#dataVersion.get() !== before) this.#cache.clear()
+      }
+    } catch (error) {
+      // Best effort: the requests were answered; the next uses try again.
+      this.#cache.clear()
+      for (const use of uses) use.onError(error)
+    }
   }
 
   find (digest: string): TokenRecord | undefined | Promise<TokenRecord | undefined> {

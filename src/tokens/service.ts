@@ -267,10 +267,14 @@ export class TokenService<User> {
       const slid = now + ttl
       expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, record.createdAt + autoRefreshMaxTtl)
     }
+    const couldNot = (error: unknown): void => this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
+    const lookup = this.#database.tokenLookup
+    // SQLite: written with the other uses of this turn, after the request is answered.
+    if (lookup.recordUse !== undefined) return lookup.recordUse(record, now, expiresAt, couldNot)
     try {
       await tokens.touchToken(this.#db, record.id, now, expiresAt)
     } catch (error) {
-      this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
+      couldNot(error)
     }
   }
 
@@ -316,6 +320,8 @@ export class TokenService<User> {
 
   /** The subject's live sessions, newest first. */
   async list (subject: string): Promise<Session[]> {
+    // The uses of this turn (the listing request's own among them) are shown as made.
+    this.#database.tokenLookup.flushUses?.()
     const rows = await tokens.listLiveTokens(this.#db, subject, Date.now())
     return rows.map((row) => ({
       id: row.id,

@@ -11,7 +11,7 @@ t.test('login with a JSON body returns a new working token for the device', asyn
   const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD, device: 'Pixel 8' } })
   t.equal(response.statusCode, 200)
   const body = response.json()
-  t.same(Object.keys(body).sort(), ['expiry', 'token', 'tokenId', 'user'])
+  t.same(Object.keys(body).sort(), ['expiry', 'scopes', 'token', 'tokenId', 'user'])
   t.same(body.user, registered.user)
   t.not(body.token, registered.token, 'a new token, not the registration one')
   t.not(body.tokenId, registered.tokenId)

@@ -8,7 +8,7 @@ t.test('register creates a user and hands out a working token', async (t) => {
   })
   t.equal(response.statusCode, 201)
   const body = response.json()
-  t.same(Object.keys(body).sort(), ['expiry', 'token', 'tokenId', 'user'])
+  t.same(Object.keys(body).sort(), ['expiry', 'scopes', 'token', 'tokenId', 'user'])
   t.same(Object.keys(body.user).sort(), ['createdAt', 'email', 'id', 'username'])
   t.equal(body.user.username, 'Alice')
   t.equal(body.user.email, 'alice@example.com')
