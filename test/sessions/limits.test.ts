@@ -51,10 +51,11 @@ t.test('evict-oldest: the least recently used session makes room', async (t) => 
 })
 
 t.test('expired tokens do not count against the limit', async (t) => {
-  const { app } = await buildTestApp(t, { tokenLimitPerUser: 1, tokenTtl: 200 })
+  // Long enough that the refused login (an argon2 verification, slow on a loaded machine) comes first.
+  const { app } = await buildTestApp(t, { tokenLimitPerUser: 1, tokenTtl: 1500 })
   const username = uniqueName()
   await register(app, username)
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD } })).statusCode, 403)
-  await new Promise((resolve) => setTimeout(resolve, 250))
+  await new Promise((resolve) => setTimeout(resolve, 1600))
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD } })).statusCode, 200)
 })
