@@ -2,7 +2,7 @@
  * `npm run bench`: what authentication costs, each figure against a baseline measured in the
  * same run. Prints a table and writes `bench/results.json`. Not part of CI (CI only type-checks it).
  *
- *   npm run bench                        every scenario, full length (about 6 minutes)
+ *   npm run bench                        every scenario, full length (about 7 minutes)
  *   npm run bench -- --quick             1-second runs, tables up to 100 000 tokens (under a minute)
  *   npm run bench -- --only=login,memory  some scenarios
  *
@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { fixed, type ScenarioContext, type ScenarioResult } from './scenario.js'
 import { appUsers } from './scenarios/app-users.js'
 import { authOverhead } from './scenarios/auth-overhead.js'
+import { forwardAuth } from './scenarios/forward-auth.js'
 import { login } from './scenarios/login.js'
 import { loginStorm } from './scenarios/login-storm.js'
 import { memory } from './scenarios/memory.js'
@@ -27,6 +28,7 @@ const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.ur
 interface Results {
   authOverhead?: Awaited<ReturnType<typeof authOverhead>>
   appUsers?: Awaited<ReturnType<typeof appUsers>>
+  forwardAuth?: Awaited<ReturnType<typeof forwardAuth>>
   tableSize?: Awaited<ReturnType<typeof tableSize>>
   login?: ScenarioResult
   loginStorm?: ScenarioResult
@@ -35,11 +37,12 @@ interface Results {
 }
 type ScenarioName = keyof Results
 
-/** In report order. `memory` reads the peaks of the first two, so it runs them if they were not asked for. */
+/** In report order. `memory` reads the peaks of `authOverhead` and `tableSize`, so it runs them if they were not asked for. */
 const SCENARIOS: { [Name in ScenarioName]-?: (context: ScenarioContext, done: Results) => Promise<NonNullable<Results[Name]>> } = {
   authOverhead: async (context) => await authOverhead(context),
-  // Beside the built-in ratio when both run (`authOverhead` comes first).
+  // These two print `authOverhead`'s ratio beside their own when it ran (it comes first).
   appUsers: async (context, done) => await appUsers(context, done.authOverhead?.figures),
+  forwardAuth: async (context, done) => await forwardAuth(context, done.authOverhead?.figures),
   tableSize: async (context) => await tableSize(context),
   login: async (context) => await login(context),
   loginStorm: async (context) => await loginStorm(context),

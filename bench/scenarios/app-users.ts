@@ -10,7 +10,7 @@ import type { LoadResult } from '../load.js'
 import { seed } from '../seed.js'
 import { fixed, throughput, type ScenarioContext, type ScenarioResult } from '../scenario.js'
 import { startTarget } from '../target.js'
-import { openAndProtected, type AuthOverheadFigures } from './auth-overhead.js'
+import { openAndCandidate, type AuthOverheadFigures } from './auth-overhead.js'
 
 export interface AppUsersFigures {
   open: LoadResult
@@ -23,7 +23,7 @@ export async function appUsers (context: ScenarioContext, builtin?: AuthOverhead
   const { databaseUrl, tokens } = await seed(context.directory, 'app-users', { tokens: 1000, knownTokens: 100, users: 100, userTable: 'app' })
   const target = await startTarget(databaseUrl, { BENCH_USERS: 'app' })
   try {
-    const { open, protectedRoute } = await openAndProtected(target, tokens, context, 'app users')
+    const { open, candidate: protectedRoute } = await openAndCandidate(target, tokens, context, 'app users')
     const ratio = protectedRoute.requestsPerS / open.requestsPerS
     const cpuRatio = open.cpuMicrosPerRequest / protectedRoute.cpuMicrosPerRequest
     const builtinRatio = builtin === undefined ? '' : ` (built-in: ${fixed(builtin.ratio, 2)})`

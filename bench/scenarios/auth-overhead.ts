@@ -17,28 +17,30 @@ export interface AuthOverheadFigures {
 }
 
 /**
- * Warms both routes up, then measures `GET /bench/open` and `GET /bench/protected` in turn on one
- * server, every request carrying one of `tokens`. Shared with the `appUsers` scenario.
+ * Warms both routes up, then measures `GET /bench/open` and a candidate route (by default
+ * `GET /bench/protected`) in turn on one server, every request carrying one of `tokens`. Shared
+ * with the `appUsers` and `forwardAuth` scenarios.
  */
-export async function openAndProtected (
-  target: Target, tokens: readonly string[], { quick, progress }: Pick<ScenarioContext, 'quick' | 'progress'>, label: string
-): Promise<{ open: LoadResult, protectedRoute: LoadResult }> {
+export async function openAndCandidate (
+  target: Target, tokens: readonly string[], { quick, progress }: Pick<ScenarioContext, 'quick' | 'progress'>, label: string,
+  candidatePath = '/bench/protected'
+): Promise<{ open: LoadResult, candidate: LoadResult }> {
   const run = (path: string) => async () => await load(target, { path, tokens, connections: 10, durationS: quick ? 1 : 5 })
   progress(`${label}: warming up`)
   await run('/bench/open')()
-  await run('/bench/protected')()
-  progress(`${label}: measuring, open and protected in turn`)
-  const [open, protectedRoute] = await interleave(quick ? 2 : 5, [run('/bench/open'), run('/bench/protected')])
-  assertClean(`${label}, open route`, open!)
-  assertClean(`${label}, protected route`, protectedRoute!)
-  return { open: open!, protectedRoute: protectedRoute! }
+  await run(candidatePath)()
+  progress(`${label}: measuring, /bench/open and ${candidatePath} in turn`)
+  const [open, candidate] = await interleave(quick ? 2 : 5, [run('/bench/open'), run(candidatePath)])
+  assertClean(`${label}, /bench/open`, open!)
+  assertClean(`${label}, ${candidatePath}`, candidate!)
+  return { open: open!, candidate: candidate! }
 }
 
 export async function authOverhead (context: ScenarioContext): Promise<ScenarioResult<AuthOverheadFigures>> {
   const { databaseUrl, tokens } = await seed(context.directory, 'auth-overhead', { tokens: 1000, knownTokens: 100, users: 100 })
   const target = await startTarget(databaseUrl)
   try {
-    const { open, protectedRoute } = await openAndProtected(target, tokens, context, 'auth overhead')
+    const { open, candidate: protectedRoute } = await openAndCandidate(target, tokens, context, 'auth overhead')
     const ratio = protectedRoute.requestsPerS / open.requestsPerS
     const cpuRatio = open.cpuMicrosPerRequest / protectedRoute.cpuMicrosPerRequest
     const { peakRssBytes } = await target.usage()
