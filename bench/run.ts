@@ -7,7 +7,9 @@
  *   npm run bench -- --only=login,memory  some scenarios
  *
  * Servers run as separate processes on 127.0.0.1, each on its own SQLite file in a temporary
- * directory; the load generator (autocannon) runs in this process, on the same cores.
+ * directory (`postgresAuthOverhead`: on a fresh schema of the PostgreSQL server at
+ * `BENCH_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/test, which must run on this
+ * machine); the load generator (autocannon) runs in this process, on the same cores.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { fixed, type ScenarioContext, type ScenarioResult } from './scenario.js'
 import { appUsers } from './scenarios/app-users.js'
 import { authOverhead } from './scenarios/auth-overhead.js'
+import { postgresAuthOverhead } from './scenarios/postgres-auth-overhead.js'
 import { login } from './scenarios/login.js'
 import { loginStorm } from './scenarios/login-storm.js'
 import { memory } from './scenarios/memory.js'
@@ -26,6 +29,7 @@ const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.ur
 
 interface Results {
   authOverhead?: Awaited<ReturnType<typeof authOverhead>>
+  postgresAuthOverhead?: Awaited<ReturnType<typeof postgresAuthOverhead>>
   appUsers?: Awaited<ReturnType<typeof appUsers>>
   tableSize?: Awaited<ReturnType<typeof tableSize>>
   login?: ScenarioResult
@@ -38,6 +42,7 @@ type ScenarioName = keyof Results
 /** In report order. `memory` reads the peaks of the first two, so it runs them if they were not asked for. */
 const SCENARIOS: { [Name in ScenarioName]-?: (context: ScenarioContext, done: Results) => Promise<NonNullable<Results[Name]>> } = {
   authOverhead: async (context) => await authOverhead(context),
+  postgresAuthOverhead: async (context) => await postgresAuthOverhead(context),
   // Beside the built-in ratio when both run (`authOverhead` comes first).
   appUsers: async (context, done) => await appUsers(context, done.authOverhead?.figures),
   tableSize: async (context) => await tableSize(context),
