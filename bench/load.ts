@@ -32,6 +32,11 @@ export interface LoadResult {
   p99Ms: number
   /** Server CPU time (user + system) per completed request. */
   cpuMicrosPerRequest: number
+  /**
+   * CPU time of the database server's processes serving the target (PostgreSQL backends) per
+   * completed request; 0 on SQLite, whose work is inside the server's own figure.
+   */
+  databaseCpuMicrosPerRequest: number
   /** Answers that were not 2xx, and connection errors: any of these spoils the run. */
   failures: number
 }
@@ -40,6 +45,7 @@ export async function load (target: Target, options: LoadOptions): Promise<LoadR
   const { tokens } = options
   let next = 0
   const before = await target.usage()
+  const databaseBefore = await target.databaseCpuMicros?.() ?? 0
   const result = await autocannon({
     url: target.url + options.path,
     method: options.method ?? 'GET',
@@ -58,6 +64,7 @@ export async function load (target: Target, options: LoadOptions): Promise<LoadR
         })
   })
   const after = await target.usage()
+  const databaseAfter = await target.databaseCpuMicros?.() ?? 0
   const requests = result.requests.total
   return {
     requests,
@@ -66,12 +73,40 @@ export async function load (target: Target, options: LoadOptions): Promise<LoadR
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     cpuMicrosPerRequest: requests === 0 ? NaN : (after.cpuMicros - before.cpuMicros) / requests,
+    databaseCpuMicrosPerRequest: requests === 0 ? NaN : (databaseAfter - databaseBefore) / requests,
     failures: result.non2xx + result.errors
   }
 }
 
 function defined<T extends object> (values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>
+}
+
+/**
+ * One load split evenly over several targets at once (instances behind a load balancer): each gets
+ * its share of the connections, all of the tokens. Requests/s is their sum; CPU per request is
+ * every target's CPU over every request; latencies are the worst target's.
+ */
+export async function loadAcross (targets: readonly Target[], options: LoadOptions): Promise<LoadResult> {
+  const connections = Math.max(1, Math.round(options.connections / targets.length))
+  const runs = await Promise.all(targets.map(async (target) => await load(target, { ...options, connections })))
+  const requests = sum(runs.map((run) => run.requests))
+  const durationS = Math.max(...runs.map((run) => run.durationS))
+  return {
+    requests,
+    durationS,
+    requestsPerS: requests / durationS,
+    p50Ms: Math.max(...runs.map((run) => run.p50Ms)),
+    p99Ms: Math.max(...runs.map((run) => run.p99Ms)),
+    cpuMicrosPerRequest: perRequest(runs, (run) => run.cpuMicrosPerRequest),
+    databaseCpuMicrosPerRequest: perRequest(runs, (run) => run.databaseCpuMicrosPerRequest),
+    failures: sum(runs.map((run) => run.failures))
+  }
+}
+
+/** A per-request figure over several runs, weighted by their requests. */
+function perRequest (runs: readonly LoadResult[], figure: (run: LoadResult) => number): number {
+  return sum(runs.map((run) => figure(run) * run.requests)) / sum(runs.map((run) => run.requests))
 }
 
 /** Several runs of one side of a comparison, summed: requests over time, CPU over requests. */
@@ -84,7 +119,8 @@ export function combine (runs: readonly LoadResult[]): LoadResult {
     requestsPerS: requests / durationS,
     p50Ms: median(runs.map((run) => run.p50Ms)),
     p99Ms: median(runs.map((run) => run.p99Ms)),
-    cpuMicrosPerRequest: sum(runs.map((run) => run.cpuMicrosPerRequest * run.requests)) / requests,
+    cpuMicrosPerRequest: perRequest(runs, (run) => run.cpuMicrosPerRequest),
+    databaseCpuMicrosPerRequest: perRequest(runs, (run) => run.databaseCpuMicrosPerRequest),
     failures: sum(runs.map((run) => run.failures))
   }
 }

@@ -7,7 +7,9 @@
  *   npm run bench -- --only=login,memory  some scenarios
  *
  * Servers run as separate processes on 127.0.0.1, each on its own SQLite file in a temporary
- * directory; the load generator (autocannon) runs in this process, on the same cores.
+ * directory (`postgresAuthOverhead`: on a fresh schema of the PostgreSQL server at
+ * `BENCH_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/test, which must run on this
+ * machine); the load generator (autocannon) runs in this process, on the same cores.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -17,6 +19,7 @@ import { fixed, type ScenarioContext, type ScenarioResult } from './scenario.js'
 import { appUsers } from './scenarios/app-users.js'
 import { authOverhead } from './scenarios/auth-overhead.js'
 import { forwardAuth } from './scenarios/forward-auth.js'
+import { postgresAuthOverhead } from './scenarios/postgres-auth-overhead.js'
 import { login } from './scenarios/login.js'
 import { loginStorm } from './scenarios/login-storm.js'
 import { memory } from './scenarios/memory.js'
@@ -27,6 +30,7 @@ const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.ur
 
 interface Results {
   authOverhead?: Awaited<ReturnType<typeof authOverhead>>
+  postgresAuthOverhead?: Awaited<ReturnType<typeof postgresAuthOverhead>>
   appUsers?: Awaited<ReturnType<typeof appUsers>>
   forwardAuth?: Awaited<ReturnType<typeof forwardAuth>>
   tableSize?: Awaited<ReturnType<typeof tableSize>>
@@ -40,6 +44,7 @@ type ScenarioName = keyof Results
 /** In report order. `memory` reads the peaks of `authOverhead` and `tableSize`, so it runs them if they were not asked for. */
 const SCENARIOS: { [Name in ScenarioName]-?: (context: ScenarioContext, done: Results) => Promise<NonNullable<Results[Name]>> } = {
   authOverhead: async (context) => await authOverhead(context),
+  postgresAuthOverhead: async (context) => await postgresAuthOverhead(context),
   // These two print `authOverhead`'s ratio beside their own when it ran (it comes first).
   appUsers: async (context, done) => await appUsers(context, done.authOverhead?.figures),
   forwardAuth: async (context, done) => await forwardAuth(context, done.authOverhead?.figures),

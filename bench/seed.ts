@@ -1,5 +1,6 @@
 /**
- * Fills a fresh SQLite database for a scenario, directly through the database layer (the
+ * Fills a fresh database for a scenario (a SQLite file, or an empty PostgreSQL schema the scenario
+ * made), directly through the database layer (the
  * service's own `openDatabase`, migrations and tables), not through logins: a million argon2
  * logins would take hours. Users share one password hash, computed once. Tokens are live rows
  * shaped exactly like the ones the service issues; the scenario receives the secrets of
@@ -30,6 +31,8 @@ export interface SeedOptions {
    * table `app_users` (id, email, name) in the same file, as `bench/app-users.ts` reads them.
    */
   userTable?: 'tessera' | 'app'
+  /** An empty database to fill instead of a new SQLite file in the directory (a PostgreSQL schema, `bench/postgres.ts`). */
+  databaseUrl?: string
 }
 
 export interface Seeded {
@@ -40,11 +43,11 @@ export interface Seeded {
   usernames: string[]
 }
 
-/** Rows per INSERT: 9 columns × 2 000 stays under SQLite's 32 766 bound parameters. */
+/** Rows per INSERT: 9 columns × 2 000 stays under SQLite's 32 766 bound parameters (and PostgreSQL's 65 535). */
 const BATCH = 2000
 
 export async function seed (directory: string, name: string, options: SeedOptions): Promise<Seeded> {
-  const databaseUrl = `sqlite:${join(directory, `${name}.db`)}`
+  const databaseUrl = options.databaseUrl ?? `sqlite:${join(directory, `${name}.db`)}`
   const database = openDatabase(databaseUrl)
   try {
     await migrateToLatest(database.kysely)

@@ -1,6 +1,7 @@
 /**
  * Starts the server under test (`bench/server.ts`) in a process of its own, on loopback, and
- * reads its CPU time and memory. Every server runs the real service on a SQLite file, with
+ * reads its CPU time and memory. Every server runs the real service on a SQLite file (or a
+ * PostgreSQL schema, `bench/postgres.ts`), with
  * logging at `warn` (so that log lines do not dilute what is measured) and rate limits off (the
  * load comes from one address, with few tokens).
  */
@@ -14,6 +15,11 @@ export interface Target {
   readonly url: string
   /** The server's CPU time and memory, read inside it. */
   usage: () => Promise<ServerUsage>
+  /**
+   * CPU time (µs) so far of the database server's processes that serve this target: its
+   * PostgreSQL backends (`bench/postgres.ts`). Absent on SQLite, which runs inside the server.
+   */
+  databaseCpuMicros?: () => Promise<number>
   stop: () => Promise<void>
 }
 

@@ -11,6 +11,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type Postgre
 import pg from 'pg'
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../settings.js'
 import { createTokenLookup, type TokenLookup } from '../tokens/lookup.js'
+import type { NamedQuery } from '../tokens/postgres-lookup.js'
 import type { Tables } from './schema.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -164,20 +165,25 @@ function newPool (url: string, poolSize: number): pg.Pool {
 /** Clients that already have tessera's error listener. */
 const watched = new WeakSet<pg.PoolClient>()
 
+/** A client from the pool; a connection that dies while a query runs on it fails that query instead of reaching `uncaughtException`. */
+async function connect (pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect()
+  if (!watched.has(client)) {
+    watched.add(client)
+    // The query in flight rejects by itself; without a listener the 'error' event would throw.
+    client.on('error', () => {})
+  }
+  return client
+}
+
 /**
- * The pool as Kysely uses it: every query with tessera's type parsers; a connection that dies
- * while a query runs on it fails that query (and so that request, with a 503) instead of
- * reaching `uncaughtException`; an application's pool is never ended by tessera.
+ * The pool as Kysely uses it: every query with tessera's type parsers, on clients from `connect`;
+ * an application's pool is never ended by tessera.
  */
 function poolForKysely (pool: pg.Pool, owned: boolean): PostgresPool {
   return {
     connect: async () => {
-      const client = await pool.connect()
-      if (!watched.has(client)) {
-        watched.add(client)
-        // The query in flight rejects by itself; without a listener the 'error' event would throw.
-        client.on('error', () => {})
-      }
+      const client = await connect(pool)
       const adapted = {
         query: (text: string, values: unknown[]) => client.query({ text, values, types: TYPES }),
         release: () => client.release()
@@ -190,12 +196,27 @@ function poolForKysely (pool: pg.Pool, owned: boolean): PostgresPool {
   }
 }
 
+/**
+ * Named statements for the token lookup, which Kysely cannot name: on a client from `connect`,
+ * with tessera's type parsers, rows as arrays. pg parses a name once per connection.
+ */
+function namedQuery (pool: pg.Pool): NamedQuery {
+  return async ({ name, text, values }) => {
+    const client = await connect(pool)
+    try {
+      return await client.query({ name, text, values, types: TYPES, rowMode: 'array' })
+    } finally {
+      client.release()
+    }
+  }
+}
+
 function postgresDatabase (pool: pg.Pool, owned: boolean, description: string): Database {
   const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: poolForKysely(pool, owned) }) })
   return {
     kysely,
     dialect: 'postgres',
-    tokenLookup: createTokenLookup({ dialect: 'postgres', kysely }),
+    tokenLookup: createTokenLookup({ dialect: 'postgres', kysely, query: namedQuery(pool) }),
     description,
     cacheOffReason: undefined,
     close: async () => await kysely.destroy()

@@ -8,13 +8,15 @@
  * committed, and empties itself if so. A revocation made anywhere is therefore honoured on the
  * very next request. The lookups of one event-loop turn share that one look (see
  * `#answerWaiting`): on a busy server a request costs a map lookup, not a transaction.
- * PostgreSQL cannot offer such a signal without a round trip, so there every request queries.
+ * PostgreSQL cannot offer such a signal without a round trip, so there every request queries,
+ * the lookups of one event-loop turn as one named statement (`postgres-lookup.ts`).
  */
 import type SQLite from 'better-sqlite3'
-import { CompiledQuery, type Kysely } from 'kysely'
+import { sql as rawSql, type CompiledQuery, type Kysely } from 'kysely'
 import type { Tables } from '../db/schema.js'
 import { changeSignalFor, type ChangeSignal } from './change-signal.js'
 import { digestBytes } from './format.js'
+import { PostgresTokenLookup, type NamedQuery } from './postgres-lookup.js'
 
 /** A stored token, as the hot path needs it (never its secret, which is not stored). */
 export interface TokenRecord {
@@ -50,28 +52,34 @@ export interface TokenLookup {
   close: () => void
 }
 
-function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
+/** The columns of a `TokenRecord`, for both dialects' lookups. */
+function lookupSelect (kysely: Kysely<Tables>) {
   return kysely
     .selectFrom('tessera_tokens')
     .select(['id', 'subject', 'created_at as createdAt', 'expires_at as expiresAt', 'last_used_at as lastUsedAt', 'ttl_ms as ttl', 'device', 'scopes'])
+}
+
+function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
+  return lookupSelect(kysely)
     .where('digest', '=', Buffer.alloc(32))
     .compile()
 }
 
+/** Many digests at once, each row with its digest as its last column (see `PostgresTokenLookup`). */
+function batchLookupSql (kysely: Kysely<Tables>): string {
+  return lookupSelect(kysely)
+    .select('digest')
+    .where('digest', '=', rawSql<Buffer>`ANY(${[]}::bytea[])`)
+    .compile().sql
+}
+
 type LookupOptions =
   | { dialect: 'sqlite', kysely: Kysely<Tables>, sqlite: SQLite.Database, file: string | undefined, cacheSize: number }
-  | { dialect: 'postgres', kysely: Kysely<Tables> }
+  | { dialect: 'postgres', kysely: Kysely<Tables>, query: NamedQuery }
 
 export function createTokenLookup (options: LookupOptions): TokenLookup {
+  if (options.dialect === 'postgres') return new PostgresTokenLookup(options.query, batchLookupSql(options.kysely))
   const { sql } = lookupQuery(options.kysely)
-  if (options.dialect === 'postgres') {
-    const { kysely } = options
-    return {
-      find: async (digest) => (await kysely.executeQuery<TokenRecord>(CompiledQuery.raw(sql, [digestBytes(digest)]))).rows[0],
-      cacheOffReason: undefined,
-      close: () => {}
-    }
-  }
   return new SqliteTokenLookup(options.sqlite, options.file, sql, options.cacheSize)
 }
 
