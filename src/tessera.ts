@@ -46,7 +46,9 @@ export function createTessera ({ database, settings, log, users }: TesseraParts)
     const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log })
     return { settings, events, database, tokens, users, builtinUsers: undefined, format }
   }
-  const builtinUsers = new BuiltinUsers({ db: database.kysely, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log })
+  const builtinUsers = new BuiltinUsers({
+    db: database.kysely, namedQuery: database.namedQuery, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log
+  })
   const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true })
   builtinUsers.useTokens(tokens)
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.

@@ -21,6 +21,8 @@ export interface Database {
   readonly dialect: Dialect
   /** The per-request token lookup (prepared once, cached where that can be exact). */
   readonly tokenLookup: TokenLookup
+  /** PostgreSQL: runs a named (prepared once per connection) statement, for the per-request queries. */
+  readonly namedQuery?: NamedQuery
   /** A short description for logs: the file, or the server's host and database; never a password. */
   readonly description: string
   /** Set when the token cache is off for a reason an operator should hear about (logged once). */
@@ -213,10 +215,12 @@ function namedQuery (pool: pg.Pool): NamedQuery {
 
 function postgresDatabase (pool: pg.Pool, owned: boolean, description: string): Database {
   const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: poolForKysely(pool, owned) }) })
+  const query = namedQuery(pool)
   return {
     kysely,
     dialect: 'postgres',
-    tokenLookup: createTokenLookup({ dialect: 'postgres', kysely, query: namedQuery(pool) }),
+    namedQuery: query,
+    tokenLookup: createTokenLookup({ dialect: 'postgres', kysely, query }),
     description,
     cacheOffReason: undefined,
     close: async () => await kysely.destroy()

@@ -13,6 +13,7 @@
  * pooling proxy (PgBouncer before 1.21 without `max_prepared_statements`) they fail.
  */
 import type { TokenLookup, TokenRecord } from './lookup.js'
+import { batchPerTurn } from '../db/turn-batch.js'
 import { digestBytes } from './format.js'
 
 /** The statement's name on every connection (the text is always the same). */
@@ -25,44 +26,23 @@ export const LOOKUP_STATEMENT_NAME = 'tessera_token_lookup'
 export type NamedQuery = (statement: { name: string, text: string, values: unknown[] }) =>
   Promise<{ fields: ReadonlyArray<{ name: string }>, rows: unknown[][] }>
 
-interface WaitingLookup {
-  digest: string
-  resolve: (record: TokenRecord | undefined) => void
-  reject: (error: unknown) => void
-}
-
 export class PostgresTokenLookup implements TokenLookup {
   readonly cacheOffReason = undefined
-  readonly #query: NamedQuery
-  readonly #text: string
-  #waiting: WaitingLookup[] = []
+  readonly #find: (digest: string) => Promise<TokenRecord | undefined>
 
   /**
    * @param text the lookup's select (`lookup.ts`) with the digest as its last column, and
    *   `digest = ANY($1::bytea[])` as its condition: the column read to match rows to lookups.
    */
   constructor (query: NamedQuery, text: string) {
-    this.#query = query
-    this.#text = text
-  }
-
-  find (digest: string): Promise<TokenRecord | undefined> {
-    return new Promise((resolve, reject) => {
-      if (this.#waiting.push({ digest, resolve, reject }) === 1) setImmediate(this.#answerWaiting)
+    this.#find = batchPerTurn(async (digests: string[]) => {
+      const { fields, rows } = await query({ name: LOOKUP_STATEMENT_NAME, text, values: [digests.map(digestBytes)] })
+      return recordsByDigest(fields, rows)
     })
   }
 
-  /** Sends every lookup that arrived since the last call as one query, and answers each. */
-  readonly #answerWaiting = (): void => {
-    const waiting = this.#waiting
-    this.#waiting = []
-    const digests = [...new Set(waiting.map((entry) => entry.digest))]
-    this.#query({ name: LOOKUP_STATEMENT_NAME, text: this.#text, values: [digests.map(digestBytes)] }).then(({ fields, rows }) => {
-      const found = recordsByDigest(fields, rows)
-      for (const { digest, resolve } of waiting) resolve(found.get(digest))
-    }).catch((error: unknown) => {
-      for (const { reject } of waiting) reject(error)
-    })
+  async find (digest: string): Promise<TokenRecord | undefined> {
+    return await this.#find(digest)
   }
 
   close (): void {}

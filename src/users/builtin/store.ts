@@ -7,6 +7,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
+import { batchPerTurn } from '../../db/turn-batch.js'
+import type { NamedQuery } from '../../tokens/postgres-lookup.js'
 import { emitSafely, type TesseraEmitter } from '../../events.js'
 import type { IssueOptions, IssuedToken, TokenService } from '../../tokens/service.js'
 import type { UserStore } from '../store.js'
@@ -28,6 +30,9 @@ export interface NewUser {
   email?: string | null | undefined
 }
 
+/** PostgreSQL: the active users among some ids, for the finds of one turn (a named statement). */
+const FIND_MANY = 'SELECT id, username, email, created_at FROM tessera_users WHERE id = ANY($1::int[]) AND deactivated_at IS NULL'
+
 /** The columns `find` reads, in one statement compiled once (it runs when a token's user is not cached). */
 interface FoundRow {
   id: number
@@ -42,13 +47,23 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
   readonly #findQuery: string
+  readonly #findBatched?: (id: number) => Promise<TesseraUser | undefined>
   /** The hash each user returned by `verifyCredentials` was verified against, for `logIn` to check again. */
   readonly #verifiedHashes = new WeakMap<TesseraUser, string>()
   /** Set once the token service exists: the two need each other. */
   #tokens?: TokenService<TesseraUser>
 
-  constructor (deps: { db: Kysely<Tables>, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger }) {
+  constructor (deps: { db: Kysely<Tables>, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger, namedQuery?: NamedQuery | undefined }) {
     this.#db = deps.db
+    const namedQuery = deps.namedQuery
+    if (namedQuery !== undefined) {
+      this.#findBatched = batchPerTurn(async (ids: number[]) => {
+        const { rows } = await namedQuery({ name: 'tessera_user_lookup', text: FIND_MANY, values: [ids] })
+        return new Map(rows.map(([id, username, email, createdAt]) => [id as number, toTesseraUser({
+          id: id as number, username: username as string, email: email as string | null, created_at: createdAt as number
+        })]))
+      })
+    }
     this.#passwords = deps.passwords
     this.#events = deps.events
     this.#log = deps.log
@@ -74,9 +89,15 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     return this.#tokens
   }
 
-  /** The active user with this id; deactivated and unknown users are `null`. */
+  /**
+   * The active user with this id; deactivated and unknown users are `null`. On SQLite the token
+   * service keeps the user with its cached token (the cache empties on every commit), so this runs
+   * on a cache miss only; on PostgreSQL it runs per request, and the finds of one turn go to the
+   * server as one named statement.
+   */
   async find (id: string): Promise<TesseraUser | null> {
-    if (!/^[1-9]\d{0,15}$/.test(id)) return null
+    if (!/^[1-9]\d{0,9}$/.test(id) || Number(id) > 2_147_483_647) return null
+    if (this.#findBatched !== undefined) return (await this.#findBatched(Number(id))) ?? null
     const { rows } = await this.#db.executeQuery<FoundRow>(CompiledQuery.raw(this.#findQuery, [Number(id)]))
     return rows[0] === undefined ? null : toTesseraUser(rows[0])
   }
