@@ -24,6 +24,7 @@ import { login } from './scenarios/login.js'
 import { loginStorm } from './scenarios/login-storm.js'
 import { memory } from './scenarios/memory.js'
 import { revocation } from './scenarios/revocation.js'
+import { serviceOverhead } from './scenarios/service-overhead.js'
 import { tableSize } from './scenarios/table-size.js'
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url))
@@ -38,6 +39,7 @@ interface Results {
   loginStorm?: ScenarioResult
   memory?: ScenarioResult
   revocation?: ScenarioResult
+  serviceOverhead?: Awaited<ReturnType<typeof serviceOverhead>>
 }
 type ScenarioName = keyof Results
 
@@ -55,7 +57,8 @@ const SCENARIOS: { [Name in ScenarioName]-?: (context: ScenarioContext, done: Re
     done.authOverhead ?? await authOverhead(context),
     done.tableSize ?? await tableSize(context)
   ),
-  revocation: async (context) => await revocation(context)
+  revocation: async (context) => await revocation(context),
+  serviceOverhead: async (context) => await serviceOverhead(context)
 }
 
 function chosenScenarios (argv: string[]): ScenarioName[] {

@@ -6,10 +6,12 @@
  * load comes from one address, with few tokens).
  */
 import { fork } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { ServerUsage, UsageRequest } from './ipc.js'
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url))
+const HELLO = fileURLToPath(new URL('./hello.js', import.meta.url))
 
 export interface Target {
   readonly url: string
@@ -33,11 +35,28 @@ const BENCH_ENV: Record<string, string> = {
   TESSERA_MIN_REFRESH_INTERVAL: '1d'
 }
 
-export async function startTarget (databaseUrl: string, env: Record<string, string> = {}): Promise<Target> {
-  const child = fork(SERVER, [], {
-    env: { PATH: process.env.PATH ?? '', ...BENCH_ENV, DATABASE_URL: databaseUrl, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+export interface TargetOptions {
+  /** A file that receives the server's stdout (its log), instead of the runner's own stdout. */
+  logFile?: string
+}
+
+export async function startTarget (databaseUrl: string, env: Record<string, string> = {}, options: TargetOptions = {}): Promise<Target> {
+  return await startProcess(SERVER, { ...BENCH_ENV, DATABASE_URL: databaseUrl, ...env }, options)
+}
+
+/** A bare Fastify 5 server with one hello route (`bench/hello.ts`): the ceiling any service is measured against. */
+export async function startHello (): Promise<Target> {
+  return await startProcess(HELLO, {}, {})
+}
+
+async function startProcess (script: string, env: Record<string, string>, { logFile }: TargetOptions): Promise<Target> {
+  const stdout = logFile === undefined ? 'inherit' : openSync(logFile, 'a')
+  const child = fork(script, [], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', stdout, 'inherit', 'ipc']
   })
+  // The child holds its own copy of the descriptor.
+  if (typeof stdout === 'number') closeSync(stdout)
   const url = await new Promise<string>((resolve, reject) => {
     const onExit = (code: number | null): void => reject(new Error(`the bench server exited with code ${code} before listening`))
     child.once('exit', onExit)
@@ -48,6 +67,7 @@ export async function startTarget (databaseUrl: string, env: Record<string, stri
   })
   const pending = new Map<number, (usage: ServerUsage) => void>()
   let lastId = 0
+  let stopped: Promise<void> | undefined
   child.on('message', (usage: ServerUsage) => {
     pending.get(usage.id)?.(usage)
     pending.delete(usage.id)
@@ -59,10 +79,14 @@ export async function startTarget (databaseUrl: string, env: Record<string, stri
       pending.set(id, resolve)
       child.send({ id } satisfies UsageRequest)
     }),
+    // Idempotent: a scenario may stop a server early to read what it left behind.
     stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.disconnect()
-      await exited
+      stopped ??= new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.disconnect()
+      })
+      await stopped
     }
   }
 }

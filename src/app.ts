@@ -7,19 +7,23 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
 import { sql } from 'kysely'
+import { pino, type DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import { openDatabase } from './db/database.js'
+import { isDatabaseUnavailable } from './db/errors.js'
+import { DatabaseHealth } from './health.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
 import { ErrorResponse } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
+import { RequestLog, requestLogger } from './request-log.js'
 
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024
 
 /**
  * Where secrets could appear in a log line; pino replaces them with `[Redacted]`.
- * Fastify's own request and response lines carry neither headers nor bodies, so these guard
+ * The request log's lines carry neither headers, bodies nor URLs (`request-log.ts`), so these guard
  * against whatever else gets logged: a handler or hook logging `request.headers` or a body, an
  * error carrying the request, an embedder's serializers.
  */
@@ -54,6 +58,18 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): FastifyLoggerO
   return { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[Redacted]' } }
 }
 
+/**
+ * The logger of `tessera serve`: `loggerOptions` writing to stdout through pino's asynchronous
+ * destination, so that a request never waits for its log line to be written: lines wait in a
+ * buffer while a write is under way and go out together. `serve` flushes it on shutdown and on a
+ * crash (pino also flushes it synchronously when the process exits).
+ */
+export function serviceLogger (
+  config: Pick<Config, 'logLevel'>, destination: DestinationStream = pino.destination({ dest: 1, sync: false })
+): FastifyLoggerOptions {
+  return { ...loggerOptions(config), stream: destination }
+}
+
 /** A client's `X-Request-Id` is kept (to follow a request across services) only when it is short and plain. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -77,12 +93,17 @@ export function trustProxyOption (trustProxy: Config['trustProxy']): FastifyServ
 export interface BuildOptions {
   /** Overrides the logger built from `config.logLevel` (tests pass a stream or `false`). */
   logger?: FastifyServerOptions['logger']
+  /** The monotonic clock, in ms, of `/healthz`'s freshness (tests pass their own); default `performance.now`. */
+  now?: () => number
 }
 
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(config),
-    // Each log line of a request carries its id as `reqId`; the response echoes it as X-Request-Id.
+    logger: options.logger ?? serviceLogger(config),
+    // One line per completed request (`request-log.ts`), each log line of a request carrying its id
+    // as `reqId`; the response echoes it as X-Request-Id.
+    logController: new RequestLog(),
+    childLoggerFactory: requestLogger,
     genReqId: requestId,
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: trustProxyOption(config.trustProxy),
@@ -102,6 +123,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(openapi)
   const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize })
   app.addHook('onClose', async () => await database.close())
+  const health = new DatabaseHealth(async () => await sql`SELECT 1`.execute(database.kysely), { now: options.now })
+  // Before the plugin, so that its routes have it: an outage any request runs into makes the next probe ask.
+  app.addHook('onError', (_request, _reply, error, done) => {
+    if (isDatabaseUnavailable(error)) health.failed()
+    done()
+  })
   try {
     await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
   } catch (error) {
@@ -112,13 +139,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   app.get('/healthz', {
     schema: {
-      summary: 'Liveness with a real database round trip',
+      summary: 'Liveness: the database answered within the last second (else it is asked)',
       tags: ['health'],
       response: { 200: Type.Object({ status: Type.Literal('ok') }), 503: ErrorResponse }
     }
   }, async () => {
     try {
-      await sql`SELECT 1`.execute(database.kysely)
+      await health.check()
     } catch (error) {
       app.log.error({ err: error }, 'health check: database unreachable')
       throw app.httpErrors.serviceUnavailable('The database is not reachable.')

@@ -69,7 +69,13 @@ t.test('logging in and using the token writes no secret to the log, even at trac
   t.notMatch(text, /tsr_[0-9A-Za-z]{20}/, 'nothing that looks like a token')
 
   const all = lines()
-  t.ok(all.filter((line) => line.msg === 'incoming request').length >= 9, 'the requests were logged')
+  const completed = all.filter((line) => line.msg === 'request completed')
+  t.equal(completed.length, 9, 'one completed line per request')
+  t.same(completed.map((line) => `${String(line.method)} ${String(line.route)} ${String(line.statusCode)}`), [
+    'POST /auth/register 201', 'POST /auth/login 200', 'POST /auth/login 200', 'POST /auth/login 401', 'GET /auth/me 200',
+    'GET /auth/tokens 200', 'GET /auth/me 401', 'POST /auth/password 204', 'POST /careless 200'
+  ], 'each with its method, route and status')
+  t.equal(all.filter((line) => line.msg === 'incoming request').length, 9, "and, at debug and below, Fastify's incoming line")
   const careless = all.filter((line) => line.msg === 'everything the client sent')[0]
   t.match(careless, {
     headers: { authorization: '[Redacted]', cookie: '[Redacted]', 'proxy-authorization': '[Redacted]' },
@@ -92,9 +98,37 @@ t.test('every log line of a request carries its id, which the response echoes', 
   const injected = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'a b\u0000' } })
   t.match(injected.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'one with odd characters is replaced')
 
-  const byId = (id: string): string[] => lines().filter((line) => line.reqId === id).map((line) => line.msg)
-  t.same(byId(generated), ['incoming request', 'request completed'])
-  t.same(byId('upstream-42.a:b'), ['incoming request', 'request completed'])
+  const byId = (id: string): LogLine[] => lines().filter((line) => line.reqId === id)
+  t.same(byId(generated).map((line) => line.msg), ['request completed'], 'one line per request at info')
+  t.same(byId('upstream-42.a:b').map((line) => line.msg), ['request completed'])
+  const line = byId(generated)[0]!
+  t.match(line, { level: 30, method: 'GET', route: '/healthz', statusCode: 200, responseTime: Number })
+  t.same(Object.keys(line).sort(), ['hostname', 'level', 'method', 'msg', 'pid', 'reqId', 'responseTime', 'route', 'statusCode', 'time'],
+    'nothing else: no headers, no body, no URL')
+})
+
+t.test('the completed line names the route, never the URL with its query string', async (t) => {
+  const { app, log, lines } = await appWithLog(t, 'info')
+  const secret = 'tsr_aaaaaaaaaaaaaaaaaaaaaaaa'
+  t.equal((await app.inject({ method: 'GET', url: `/auth/me?token=${secret}` })).statusCode, 401)
+  t.equal((await app.inject({ method: 'GET', url: `/nowhere/${secret}` })).statusCode, 404)
+  t.notOk(log().includes(secret))
+  t.match(lines().filter((line) => line.msg === 'request completed'), [
+    { route: '/auth/me', statusCode: 401 },
+    { route: null, statusCode: 404 }
+  ])
+})
+
+t.test('a handler logging through request.log gets the request id and redaction', async (t) => {
+  const { app, lines } = await appWithLog(t, 'info')
+  app.get('/chatty', async (request) => {
+    request.log.info({ token: 'tsr_secret', headers: { authorization: 'Token tsr_secret' } }, 'chatty')
+    return { ok: true }
+  })
+  const response = await app.inject({ method: 'GET', url: '/chatty', headers: { 'x-request-id': 'chatty-1' } })
+  t.equal(response.statusCode, 200)
+  t.match(lines().find((line) => line.msg === 'chatty'), { reqId: 'chatty-1', token: '[Redacted]', headers: { authorization: '[Redacted]' } })
+  t.match(lines().find((line) => line.msg === 'request completed'), { reqId: 'chatty-1', route: '/chatty' })
 })
 
 t.test('LOG_LEVEL sets the level', async (t) => {

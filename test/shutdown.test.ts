@@ -27,7 +27,8 @@ async function startServer (t: TestContext, databaseUrl: string): Promise<Server
   const child = spawn(process.execPath, [BIN, 'serve'], {
     env: {
       PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: '0',
-      LOG_LEVEL: 'info', TESSERA_LOGIN_RATE_LIMIT: 'off'
+      // debug: the request log's `incoming request` lines say when a request reached the server.
+      LOG_LEVEL: 'debug', TESSERA_LOGIN_RATE_LIMIT: 'off'
     }
   })
   const exit = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) =>
