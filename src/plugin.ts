@@ -147,14 +147,20 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     scope.setErrorHandler(answerError)
     await scope.register(sensible)
     const authenticate = scope.getDecorator<typeof scope.authenticate>(authenticateDecorator)
-    const protect = [authenticate, limitBy(scope, settings.tokenRateLimit, 'requests with this token', (request) => request.authToken!.id)]
+    const protect = [authenticate, limitBy(scope, {
+      name: 'token', rate: settings.tokenRateLimit, what: 'requests with this token', key: (request) => request.authToken!.id
+    })]
     const routeOptions: AuthRouteOptions = {
       authenticate,
       protect,
       protectedBy: (needed) => [...protect, requireScopes(needed)],
       userDecorator: decoratorName,
-      limitByUsername: limitBy(scope, settings.loginRateLimit, 'login attempts for this username', (request) =>
-        usernameKey(usernameTried(request, decoratorName)))
+      limitByUsername: limitBy(scope, {
+        name: 'login-username',
+        rate: settings.loginRateLimit,
+        what: 'login attempts for this username',
+        key: (request) => usernameKey(usernameTried(request, decoratorName))
+      })
     }
     await scope.register(authRoutes, routeOptions)
     await scope.register(sessionRoutes, routeOptions)

@@ -41,9 +41,19 @@ export interface TokensTable {
   scopes: Generated<string>
 }
 
+/** The rate limits' open windows, counted here on PostgreSQL (see http/database-window-counter.ts). */
+export interface RateLimitsTable {
+  limit_name: string
+  /** A digest of the address, username or token id counted. */
+  key: string
+  window_start: number
+  hits: number
+}
+
 export interface Tables {
   tessera_users: UsersTable
   tessera_tokens: TokensTable
+  tessera_rate_limits: RateLimitsTable
 }
 
 export type UserRow = Selectable<UsersTable>

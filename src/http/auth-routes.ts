@@ -95,7 +95,9 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   const verifyCredentials = users.verifyCredentials
   if (verifyCredentials !== undefined) {
-    const limitLoginByAddress = limitBy(fastify, settings.loginRateLimit, 'login attempts from this address', byClientAddress)
+    const limitLoginByAddress = limitBy(fastify, {
+      name: 'login-address', rate: settings.loginRateLimit, what: 'login attempts from this address', key: byClientAddress
+    })
 
     fastify.post('/login', {
       schema: {

@@ -6,41 +6,98 @@
  * - register: per client address;
  * - authenticated routes: per token, with a higher limit.
  *
- * The counters live in this process's memory, bounded by `rateLimitMaxKeys` open windows each, and
- * never forget a window that is still open (see `FixedWindowCounter`): a limit is never reset by
- * traffic that does not concern it. Client addresses are counted by `addressKey` (an IPv6 client
- * by its /64).
+ * On SQLite (one process) the counters live in this process's memory, bounded by
+ * `rateLimitMaxKeys` open windows each, and never forget a window that is still open (see
+ * `FixedWindowCounter`): a limit is never reset by traffic that does not concern it. On PostgreSQL
+ * they live in the database (see `DatabaseWindowCounter`), so that every instance on it counts
+ * against one limit; a database error while counting answers 503, never lets the request through.
+ * Client addresses are counted by `addressKey` (an IPv6 client by its /64).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { DatabaseUnavailableError } from '../db/errors.js'
 import type { Rate } from '../settings.js'
 import { addressKey } from './client-address.js'
-import { FixedWindowCounter } from './fixed-window-counter.js'
+import { DatabaseWindowCounter } from './database-window-counter.js'
+import { FixedWindowCounter, type Hit } from './fixed-window-counter.js'
 
 export type LimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+/** One limit on some routes. */
+export interface Limit {
+  /** Keeps this limit's counter apart from the others' (its rows in the database, on PostgreSQL). */
+  name: 'login-address' | 'login-username' | 'register-address' | 'token'
+  /** `null`: no limit. */
+  rate: Rate | null
+  /** What is counted, as the 429 says it: `Too many ${what}: retry in 12 s.` */
+  what: string
+  /** Whose budget a request spends. */
+  key: (request: FastifyRequest) => string
+}
 
 const unlimited: LimitHook = async () => {}
 
 /** The key of a per-address limit: the client's address, an IPv6 client's /64. */
 export const byClientAddress = (request: FastifyRequest): string => addressKey(request.ip)
 
+/** Shared-database sweeps run once a window, but at least a second and at most a minute apart. */
+const sweepEvery = (rate: Rate): number => Math.min(Math.max(rate.windowMs, 1000), 60_000)
+
 /**
  * A hook allowing `rate` requests per window for each key; past it, 429 with `Retry-After`.
- * `null` rate: no limit.
+ *
+ * ```ts
+ * const hook = limitBy(scope, { name: 'login-address', rate: { max: 10, windowMs: 60_000 }, what: 'login attempts from this address', key: byClientAddress })
+ * ```
  */
-export function limitBy (scope: FastifyInstance, rate: Rate | null, what: string, key: (request: FastifyRequest) => string): LimitHook {
+export function limitBy (scope: FastifyInstance, { name, rate, what, key }: Limit): LimitHook {
   if (rate === null) return unlimited
-  const counter = new FixedWindowCounter(rate, { maxKeys: scope.tessera.settings.rateLimitMaxKeys })
-  let warnedFullAt = -Infinity
+  const count = scope.tessera.database.dialect === 'postgres' ? inDatabase(scope, name, rate) : inMemory(scope, what, rate)
   return async (request, reply) => {
-    const { allowed, retryAfterMs, full } = counter.hit(key(request))
+    const { allowed, retryAfterMs } = await count(request, key(request))
     if (allowed) return
-    if (full && performance.now() - warnedFullAt >= rate.windowMs) {
-      warnedFullAt = performance.now()
-      request.log.warn({ limit: what, maxKeys: scope.tessera.settings.rateLimitMaxKeys },
-        'rate limit counter full: refusing new clients until the oldest window ends')
-    }
     const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000))
     reply.header('retry-after', seconds)
     throw scope.httpErrors.tooManyRequests(`Too many ${what}: retry in ${seconds} s.`)
+  }
+}
+
+type Count = (request: FastifyRequest, key: string) => Hit | Promise<Hit>
+
+/** This process's own counter, which warns (once a window) when it is full. */
+function inMemory (scope: FastifyInstance, what: string, rate: Rate): Count {
+  const { rateLimitMaxKeys } = scope.tessera.settings
+  const counter = new FixedWindowCounter(rate, { maxKeys: rateLimitMaxKeys })
+  let warnedFullAt = -Infinity
+  return (request, key) => {
+    const hit = counter.hit(key)
+    if (hit.full && performance.now() - warnedFullAt >= rate.windowMs) {
+      warnedFullAt = performance.now()
+      request.log.warn({ limit: what, maxKeys: rateLimitMaxKeys },
+        'rate limit counter full: refusing new clients until the oldest window ends')
+    }
+    return hit
+  }
+}
+
+/**
+ * The counter every instance on the database shares, swept by a timer of this instance's. Fails
+ * closed: a request that cannot be counted is answered 503 (the database's usual outage answer).
+ */
+function inDatabase (scope: FastifyInstance, name: string, rate: Rate): Count {
+  const counter = new DatabaseWindowCounter(scope.tessera.database.kysely, rate, { name })
+  const timer = setInterval(() => {
+    counter.sweep().then(
+      (deleted) => { if (deleted > 0) scope.log.debug({ limit: name, deleted }, 'swept ended rate limit windows') },
+      (error: unknown) => scope.log.warn({ err: error, limit: name }, 'sweeping ended rate limit windows failed')
+    )
+  }, sweepEvery(rate))
+  timer.unref()
+  scope.addHook('onClose', async () => clearInterval(timer))
+  return async (_request, key) => {
+    try {
+      return await counter.hit(key)
+    } catch (error) {
+      throw new DatabaseUnavailableError(error)
+    }
   }
 }

@@ -2,7 +2,8 @@
  * Several tessera instances on one PostgreSQL database behave as one service. Two real apps, each
  * with its own connection pool, listen on their own ports and are spoken to over real HTTP, as a
  * load balancer would: whatever one instance does is honoured by the other on the very next
- * request, and the per-user token limit holds when concurrent logins land on both.
+ * request, the per-user token limit holds when concurrent logins land on both, and the rate
+ * limits are one limit however the requests are spread.
  */
 import t from 'tap'
 import { migrations } from '../../migrations/index.js'
@@ -18,14 +19,14 @@ interface Reply {
 /** One instance, as a client sees it: a base URL. */
 interface Instance {
   name: string
-  call: (method: string, path: string, options?: { token?: string, body?: object }) => Promise<Reply>
+  call: (method: string, path: string, options?: { token?: string, body?: object, headers?: Record<string, string> }) => Promise<Reply>
 }
 
 function instanceAt (name: string, base: string): Instance {
   return {
     name,
-    call: async (method, path, { token, body } = {}) => {
-      const headers: Record<string, string> = {}
+    call: async (method, path, { token, body, headers: extra = {} } = {}) => {
+      const headers: Record<string, string> = { ...extra }
       if (token !== undefined) headers.authorization = `Token ${token}`
       if (body !== undefined) headers['content-type'] = 'application/json'
       const response = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
@@ -36,9 +37,9 @@ function instanceAt (name: string, base: string): Instance {
 }
 
 /** Two instances on one fresh database, started at the same moment (their migrations race). */
-async function twoInstances (t: TestContext, settings: Partial<TesseraSettings> = {}): Promise<{ one: Instance, two: Instance, apps: TestApp[] }> {
+async function twoInstances (t: TestContext, settings: Partial<TesseraSettings> = {}, env: Record<string, string> = {}): Promise<{ one: Instance, two: Instance, apps: TestApp[] }> {
   const { url } = freshDatabaseUrl(t)
-  const apps = await Promise.all([1, 2].map(async () => await buildTestApp(t, settings, { DATABASE_URL: url })))
+  const apps = await Promise.all([1, 2].map(async () => await buildTestApp(t, settings, { ...env, DATABASE_URL: url })))
   const [one, two] = await Promise.all(apps.map(async ({ app }, i) =>
     instanceAt(`instance ${i + 1}`, await app.listen({ port: 0, host: '127.0.0.1' }))))
   return { one: one!, two: two!, apps }
@@ -188,5 +189,55 @@ if (TEST_DIALECT !== 'postgres') {
     t.equal(alive.length, LIMIT, `exactly ${LIMIT} of the ${tokens.length} tokens still work`)
     const sessions = await one.call('GET', '/auth/tokens', { token: alive[0] })
     t.equal(sessions.body.length, LIMIT, 'and exactly the limit is stored')
+  })
+
+  /**
+   * Both instances behind one trusted proxy (this test), which names the client in
+   * `X-Forwarded-For`: so that each attempt can come from an address of its own, or all from one.
+   */
+  const LIMITED = { TESSERA_LOGIN_RATE_LIMIT: '10/1m', TESSERA_TRUST_PROXY: '127.0.0.1' }
+
+  async function attempt (on: Instance, username: string, client: string): Promise<Reply> {
+    return await on.call('POST', '/auth/login', { body: { username, password: 'wrong password' }, headers: { 'x-forwarded-for': client } })
+  }
+
+  t.test("a username's 11th attempt in the window is refused whichever instance it reaches", async (t) => {
+    const { one, two } = await twoInstances(t, {}, LIMITED)
+    const { user } = await register(one)
+    const codes = []
+    // From ten addresses, so that only the per-username limit can refuse.
+    for (let i = 0; i < 10; i++) codes.push((await attempt(i % 2 === 0 ? one : two, user.username, `203.0.113.${i + 1}`)).status)
+    t.same(codes, Array(10).fill(401), 'ten attempts, alternating between the instances, are tried')
+    for (const on of [one, two]) {
+      const refused = await attempt(on, user.username, '203.0.113.100')
+      t.equal(refused.status, 429, `then ${on.name} refuses the next one`)
+      t.match(refused.body, { statusCode: 429, error: 'Too Many Requests', message: /^Too many login attempts for this username: retry in \d+ s\.$/ })
+    }
+    const right = await two.call('POST', '/auth/login', { body: { username: user.username, password: PASSWORD }, headers: { 'x-forwarded-for': '203.0.113.101' } })
+    t.equal(right.status, 429, 'even with the right password')
+    t.equal((await attempt(one, uniqueName(), '203.0.113.102')).status, 401, 'another username is not limited')
+  })
+
+  t.test("an address's 11th attempt in the window is refused whichever instance it reaches", async (t) => {
+    const { one, two } = await twoInstances(t, {}, LIMITED)
+    const codes = []
+    // Ten usernames, so that only the per-address limit can refuse.
+    for (let i = 0; i < 10; i++) codes.push((await attempt(i % 2 === 0 ? one : two, uniqueName('spray'), '198.51.100.7')).status)
+    t.same(codes, Array(10).fill(401))
+    for (const on of [two, one]) {
+      const refused = await attempt(on, uniqueName('spray'), '198.51.100.7')
+      t.equal(refused.status, 429, `then ${on.name} refuses the next one`)
+      t.match(refused.body.message, /^Too many login attempts from this address: retry in \d+ s\.$/)
+    }
+    t.equal((await attempt(two, uniqueName(), '198.51.100.8')).status, 401, 'another address is not limited')
+  })
+
+  t.test("a token's requests count against one limit across the instances", async (t) => {
+    const { one, two } = await twoInstances(t, {}, { TESSERA_TOKEN_RATE_LIMIT: '5/1m' })
+    const { token } = await register(one)
+    const codes = []
+    for (let i = 0; i < 6; i++) codes.push(await me(i % 2 === 0 ? one : two, token))
+    t.same(codes, [200, 200, 200, 200, 200, 429])
+    t.equal(await me(one, token), 429)
   })
 }

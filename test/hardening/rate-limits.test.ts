@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
 import t from 'tap'
-import { PASSWORD, auth, buildTestApp, register, uniqueName } from '../helpers/app.js'
+import { PASSWORD, TEST_DIALECT, auth, buildTestApp, register, uniqueName } from '../helpers/app.js'
 
 const attempt = async (app: Awaited<ReturnType<typeof buildTestApp>>['app'], username: string, ip: string, password = 'wrong password') =>
   await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password } })
@@ -69,4 +71,41 @@ t.test('behind a trusted proxy, limits use the forwarded client address', async 
   })).statusCode
   t.same([await from('203.0.113.1'), await from('203.0.113.1'), await from('203.0.113.1')], [401, 401, 429])
   t.equal(await from('203.0.113.2'), 401, 'a different client behind the same proxy')
+})
+
+t.test('an ended window starts afresh', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '3/2s' })
+  const codes = []
+  for (let i = 0; i < 4; i++) codes.push((await attempt(app, uniqueName(), '10.4.0.1')).statusCode)
+  t.same(codes, [401, 401, 401, 429])
+  const limited = await attempt(app, uniqueName(), '10.4.0.1')
+  const retryAfter = Number(limited.headers['retry-after'])
+  t.ok(retryAfter >= 1 && retryAfter <= 2, `Retry-After: ${retryAfter}`)
+  await sleep(retryAfter * 1000 + 50)
+  t.equal((await attempt(app, uniqueName(), '10.4.0.1')).statusCode, 401, 'once Retry-After has passed, the address is tried again')
+})
+
+t.test('the limits count in memory on SQLite, in the database on PostgreSQL', async (t) => {
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '3/1m', TESSERA_TOKEN_RATE_LIMIT: '5/1m' })
+  const { token } = await register(app)
+  await attempt(app, uniqueName(), '10.5.0.1')
+  await app.inject({ method: 'GET', url: '/auth/me', headers: auth(token) })
+  const { rows } = await sql<{ limit_name: string, hits: number }>`SELECT limit_name, hits FROM tessera_rate_limits ORDER BY limit_name`
+    .execute(app.tessera.database.kysely)
+  if (TEST_DIALECT === 'sqlite') return t.same(rows, [], 'nothing is written on SQLite')
+  t.same(rows.map((row) => row.limit_name), ['login-address', 'login-username', 'register-address', 'token'], 'one row per limit and key')
+  t.ok(rows.every((row) => row.hits === 1))
+  const keys = await sql<{ key: string }>`SELECT key FROM tessera_rate_limits`.execute(app.tessera.database.kysely)
+  t.ok(keys.rows.every((row) => /^[\w-]{43}$/.test(row.key)), 'keys are stored as digests, never as addresses or usernames')
+})
+
+t.test('on PostgreSQL, a request that cannot be counted is a 503, never let through', async (t) => {
+  if (TEST_DIALECT !== 'postgres') return t.pass('the database counts only on PostgreSQL')
+  const { app } = await buildTestApp(t, {}, { TESSERA_LOGIN_RATE_LIMIT: '3/1m' })
+  const username = uniqueName()
+  await register(app, username)
+  await sql`DROP TABLE tessera_rate_limits`.execute(app.tessera.database.kysely)
+  const refused = await attempt(app, username, '10.6.0.1', PASSWORD)
+  t.equal(refused.statusCode, 503)
+  t.same(refused.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The database is not available right now; try again shortly.' })
 })

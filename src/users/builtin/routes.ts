@@ -13,7 +13,9 @@ import type { TesseraUser } from './user.js'
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: BuiltinUsers }> = async (fastify, { protectedBy, userDecorator, limitByUsername, builtinUsers }) => {
   const { settings } = fastify.tessera
   const { IssuedToken } = userSchemas(User)
-  const limitRegistrationByAddress = limitBy(fastify, settings.loginRateLimit, 'registrations from this address', byClientAddress)
+  const limitRegistrationByAddress = limitBy(fastify, {
+    name: 'register-address', rate: settings.loginRateLimit, what: 'registrations from this address', key: byClientAddress
+  })
 
   fastify.post('/register', {
     schema: {
