@@ -7,9 +7,10 @@
  *   npm run bench -- --only=login,memory  some scenarios
  *
  * Servers run as separate processes on 127.0.0.1, each on its own SQLite file in a temporary
- * directory (`postgresAuthOverhead`: on a fresh schema of the PostgreSQL server at
- * `BENCH_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/test, which must run on this
- * machine); the load generator (autocannon) runs in this process, on the same cores.
+ * directory (`postgresAuthOverhead`, and `realistic` beside its SQLite server: on a fresh schema
+ * of the PostgreSQL server at `BENCH_POSTGRES_URL`, default
+ * postgres://postgres@127.0.0.1:5432/test, which must run on this machine); the load generator
+ * (autocannon) runs in this process, on the same cores.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -20,6 +21,7 @@ import { appUsers } from './scenarios/app-users.js'
 import { authOverhead } from './scenarios/auth-overhead.js'
 import { forwardAuth } from './scenarios/forward-auth.js'
 import { postgresAuthOverhead } from './scenarios/postgres-auth-overhead.js'
+import { realistic } from './scenarios/realistic.js'
 import { login } from './scenarios/login.js'
 import { loginStorm } from './scenarios/login-storm.js'
 import { memory } from './scenarios/memory.js'
@@ -32,6 +34,7 @@ const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.ur
 interface Results {
   authOverhead?: Awaited<ReturnType<typeof authOverhead>>
   postgresAuthOverhead?: Awaited<ReturnType<typeof postgresAuthOverhead>>
+  realistic?: Awaited<ReturnType<typeof realistic>>
   appUsers?: Awaited<ReturnType<typeof appUsers>>
   forwardAuth?: Awaited<ReturnType<typeof forwardAuth>>
   tableSize?: Awaited<ReturnType<typeof tableSize>>
@@ -47,6 +50,7 @@ type ScenarioName = keyof Results
 const SCENARIOS: { [Name in ScenarioName]-?: (context: ScenarioContext, done: Results) => Promise<NonNullable<Results[Name]>> } = {
   authOverhead: async (context) => await authOverhead(context),
   postgresAuthOverhead: async (context) => await postgresAuthOverhead(context),
+  realistic: async (context) => await realistic(context),
   // These two print `authOverhead`'s ratio beside their own when it ran (it comes first).
   appUsers: async (context, done) => await appUsers(context, done.authOverhead?.figures),
   forwardAuth: async (context, done) => await forwardAuth(context, done.authOverhead?.figures),
