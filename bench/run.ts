@@ -3,7 +3,8 @@
  * same run. Prints a table and writes `bench/results.json`. Not part of CI (CI only type-checks it).
  *
  *   npm run bench                        every scenario, full length (about 7 minutes)
- *   npm run bench -- --quick             1-second runs, tables up to 100 000 tokens (under a minute)
+ *   npm run bench -- --quick             1-second runs, tables up to 100 000 tokens (under a minute,
+ *                                        plus a minute or two for `realistic`, whose runs are not shorter)
  *   npm run bench -- --only=login,memory  some scenarios
  *
  * Servers run as separate processes on 127.0.0.1, each on its own SQLite file in a temporary
