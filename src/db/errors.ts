@@ -17,6 +17,8 @@ const MESSAGES = [
   /timeout exceeded when trying to connect/i,
   /The database connection is not open/i,
   /driver has already been destroyed/i,
+  // pg's own pool, used directly by the batched PostgreSQL lookups, once the database is closed.
+  /Cannot use a pool after calling end on the pool/i,
   /Client has encountered a connection error/i
 ]
 
