@@ -161,6 +161,10 @@ function newPool (url: string, poolSize: number): pg.Pool {
   })
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})
+  // Each new client gets its error listener the moment it connects, synchronously: a termination
+  // that arrives in the same packet as the connection's readiness would otherwise be emitted
+  // between the pool handing the client out and `connect` below adding the listener.
+  pool.on('connect', watch)
   return pool
 }
 
@@ -170,12 +174,16 @@ const watched = new WeakSet<pg.PoolClient>()
 /** A client from the pool; a connection that dies while a query runs on it fails that query instead of reaching `uncaughtException`. */
 async function connect (pool: pg.Pool): Promise<pg.PoolClient> {
   const client = await pool.connect()
-  if (!watched.has(client)) {
-    watched.add(client)
-    // The query in flight rejects by itself; without a listener the 'error' event would throw.
-    client.on('error', () => {})
-  }
+  watch(client)
   return client
+}
+
+/** Gives a client tessera's error listener, once. */
+function watch (client: pg.PoolClient): void {
+  if (watched.has(client)) return
+  watched.add(client)
+  // The query in flight rejects by itself; without a listener the 'error' event would throw.
+  client.on('error', () => {})
 }
 
 /**
