@@ -15,7 +15,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import Fastify from 'fastify'
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import tessera, { openDatabase } from 'tessera-auth'
 
@@ -132,7 +132,16 @@ export async function buildApp ({ databaseUrl, logger = false }) {
   const { dialect, db, tesseraDatabase } = openAppDatabase(databaseUrl)
 
   // 1. The app's own schema, through its own migrations.
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => appMigrations(dialect) } })
+  // On PostgreSQL, name the schema: Kysely's Migrator otherwise looks for its bookkeeping tables in
+  // every schema of the database, and may find another application's.
+  const schema = dialect === 'postgres'
+    ? /** @type {{ s: string }} */ ((await sql`SELECT current_schema() AS s`.execute(db)).rows[0]).s
+    : undefined
+  const migrator = new Migrator({
+    db,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+    provider: { getMigrations: async () => appMigrations(dialect) }
+  })
   const { error } = await migrator.migrateToLatest()
   if (error !== undefined) throw error
 

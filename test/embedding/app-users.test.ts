@@ -34,8 +34,12 @@ async function appDatabase (t: TestContext): Promise<{ kysely: Kysely<AppTables>
     dialect: postgres ? new PostgresDialect({ pool: native as pg.Pool }) : new SqliteDialect({ database: native as SQLite.Database })
   })
   t.teardown(() => kysely.destroy())
+  // Kysely's Migrator looks for its tables in every schema unless told which: on a server shared
+  // with other schemas (other test files run alongside), name the application's own.
+  const schema = postgres ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined
   const migrator = new Migrator({
     db: kysely,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
     provider: {
       getMigrations: async () => ({
         '2024_01_users': {
@@ -107,7 +111,12 @@ t.test("tessera's tables sit beside the application's, and each keeps its own mi
     t.ok(indexes.length >= 6 && indexes.every((index) => index.name.startsWith('tessera_')), `every index is named tessera_…: ${indexes.map((i) => i.name).join(', ')}`)
   }
   // A second run of the application's own migrator is still clean.
-  const again = await new Migrator({ db: kysely, provider: { getMigrations: async () => ({ '2024_01_users': { up: async () => {} } }) } }).migrateToLatest()
+  const schema = TEST_DIALECT === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined
+  const again = await new Migrator({
+    db: kysely,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+    provider: { getMigrations: async () => ({ '2024_01_users': { up: async () => {} } }) }
+  }).migrateToLatest()
   t.equal(again.error, undefined, "the application's migrator sees no corruption")
 })
 
