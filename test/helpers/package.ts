@@ -84,12 +84,21 @@ export function buildOutputs (source: string): string[] {
   return [`${base}.js`, `${base}.d.ts`, `${base}.js.map`]
 }
 
-/** Sources whose compiled `.js` is missing or older than them: `dist` is not the current code. */
+/** The client's one source, which the client package builds into `packages/client/dist`. */
+export const CLIENT_SOURCE = 'src/client/index.ts'
+
+function olderThan (output: string, source: string): boolean {
+  return !existsSync(join(ROOT, output)) || statSync(join(ROOT, output)).mtimeMs < statSync(join(ROOT, source)).mtimeMs
+}
+
+/**
+ * Sources whose compiled `.js` is missing or older than them: `dist` (or the client package's
+ * `dist`) is not the current code.
+ */
 export function staleBuild (): string[] {
-  return buildSources().filter((source) => {
-    const output = join(ROOT, buildOutputs(source)[0]!)
-    return !existsSync(output) || statSync(output).mtimeMs < statSync(join(ROOT, source)).mtimeMs
-  })
+  const stale = buildSources().filter((source) => olderThan(buildOutputs(source)[0]!, source))
+  if (olderThan('packages/client/dist/index.js', CLIENT_SOURCE)) stale.push(`${CLIENT_SOURCE} (packages/client/dist)`)
+  return stale
 }
 
 /** What `npm pack --json` says of one package. */
@@ -97,6 +106,8 @@ export interface PackResult {
   name: string
   version: string
   filename: string
+  /** The tarball's size in bytes (gzip). */
+  size: number
   files: Array<{ path: string, size: number, mode: number }>
 }
 
@@ -106,14 +117,17 @@ function parsePack (stdout: string): PackResult {
   return parsed[0]
 }
 
-/** The tarball's contents, without writing it. */
-export async function packDryRun (): Promise<PackResult> {
-  const { stdout } = await runOk('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
+/** The client package, `tessera-auth-client`, which the root build builds too (from `src/client`). */
+export const CLIENT_PACKAGE = join(ROOT, 'packages/client')
+
+/** The tarball's contents, without writing it; `directory`: which package (default the root one). */
+export async function packDryRun (directory = ROOT): Promise<PackResult> {
+  const { stdout } = await runOk('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: directory })
   return parsePack(stdout)
 }
 
-/** Writes the tarball into `destination`; returns its path. */
-export async function packInto (destination: string): Promise<string> {
-  const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: ROOT })
+/** Writes the tarball of the package in `directory` (default the root one) into `destination`; returns its path. */
+export async function packInto (destination: string, directory = ROOT): Promise<string> {
+  const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: directory })
   return join(destination, parsePack(stdout).filename)
 }
