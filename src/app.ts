@@ -12,6 +12,7 @@ import type { Config } from './config.js'
 import { openDatabase } from './db/database.js'
 import { isDatabaseUnavailable } from './db/errors.js'
 import { DatabaseHealth } from './health.js'
+import type { MetricsSink } from './metrics/sink.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
 import { ErrorResponse } from './http/schemas.js'
@@ -97,6 +98,14 @@ export interface BuildOptions {
   now?: () => number
 }
 
+/** Prometheus metrics at `GET /metrics` (`TESSERA_METRICS=true`), on the service's port or their own. */
+async function serveMetrics (app: FastifyInstance, config: Config): Promise<MetricsSink> {
+  const [{ PrometheusMetrics }, { default: metricsPlugin }] = await Promise.all([import('./metrics/prometheus.js'), import('./metrics/serve.js')])
+  const metrics = new PrometheusMetrics()
+  await app.register(metricsPlugin, { metrics, port: config.metricsPort, host: config.host })
+  return metrics
+}
+
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? serviceLogger(config),
@@ -119,6 +128,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // First, so that every route, every scope registered below and the 404 handler send it.
   noSniff(app)
   await app.register(sensible)
+  // Loaded only when on: off, metrics cost nothing, not even prom-client's loading.
+  const metrics = config.metrics ? await serveMetrics(app, config) : undefined
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
   const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize })
@@ -130,7 +141,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     done()
   })
   try {
-    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
+    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart, metrics })
   } catch (error) {
     // The app never got to close: close what it opened.
     await database.close()
@@ -148,6 +159,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       await health.check()
     } catch (error) {
       app.log.error({ err: error }, 'health check: database unreachable')
+      metrics?.databaseError(error)
       throw app.httpErrors.serviceUnavailable('The database is not reachable.')
     }
     return { status: 'ok' as const }

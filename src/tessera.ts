@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from './db/database.js'
 import { TesseraEmitter } from './events.js'
 import type { AppUser } from './index.js'
+import type { MetricsSink } from './metrics/sink.js'
 import type { TesseraSettings } from './settings.js'
 import { TokenFormat } from './tokens/format.js'
 import { TokenService } from './tokens/service.js'
@@ -29,6 +30,8 @@ export interface Tessera {
   readonly builtinUsers: BuiltinUsers | undefined
   /** The format of this deployment's tokens (its prefix). */
   readonly format: TokenFormat
+  /** Where tessera's parts report what they do, when metrics are on (`TESSERA_METRICS`). */
+  readonly metrics: MetricsSink | undefined
 }
 
 export interface TesseraParts {
@@ -37,20 +40,27 @@ export interface TesseraParts {
   log: FastifyBaseLogger
   /** The application's users; without them, the built-in store. */
   users?: UserStore<AppUser> | undefined
+  /** Metrics to report to (the service's, with `TESSERA_METRICS=true`); none by default. */
+  metrics?: MetricsSink | undefined
 }
 
-export function createTessera ({ database, settings, log, users }: TesseraParts): Tessera {
+export function createTessera ({ database, settings, log, users, metrics }: TesseraParts): Tessera {
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
+  const tokenCache = database.tokenLookup.cacheCounts
   if (users !== undefined) {
-    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log })
-    return { settings, events, database, tokens, users, builtinUsers: undefined, format }
+    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, metrics })
+    metrics?.attach({ events, tokenCache, argon2Queue: undefined })
+    return { settings, events, database, tokens, users, builtinUsers: undefined, format, metrics }
   }
-  const builtinUsers = new BuiltinUsers({
-    db: database.kysely, namedQuery: database.namedQuery, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log
+  const passwords = new Passwords({
+    queueLimit: settings.argon2QueueLimit,
+    ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
-  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true })
+  const builtinUsers = new BuiltinUsers({ db: database.kysely, namedQuery: database.namedQuery, passwords, events, log })
+  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true, metrics })
   builtinUsers.useTokens(tokens)
+  metrics?.attach({ events, tokenCache, argon2Queue: passwords })
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.
   return {
     settings,
@@ -59,6 +69,7 @@ export function createTessera ({ database, settings, log, users }: TesseraParts)
     tokens: tokens as unknown as TokenService<AppUser>,
     users: builtinUsers as unknown as UserStore<AppUser>,
     builtinUsers,
-    format
+    format,
+    metrics
   }
 }

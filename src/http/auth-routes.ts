@@ -88,7 +88,7 @@ export function deviceOf (request: FastifyRequest, named: string | undefined): s
 }
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, protectedBy, userDecorator, limitByUsername }) => {
-  const { tokens, users, builtinUsers, settings } = fastify.tessera
+  const { tokens, users, builtinUsers, settings, metrics } = fastify.tessera
   const show = (user: AppUser): object => users.serialize?.(user) ?? { id: users.idOf(user) }
   const userOf = (request: FastifyRequest): AppUser => (request as unknown as Record<string, AppUser>)[userDecorator]!
   const { MeResponse, IssuedToken } = userSchemas(builtinUsers === undefined ? SerializedUser : User)
@@ -107,6 +107,8 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
         response: { 200: IssuedToken, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
       },
       onRequest: limitLoginByAddress,
+      // Every answer counts, whatever refused it (validation, a limit, the argon2 queue, the credentials).
+      ...(metrics === undefined ? {} : { onResponse: async (_request: FastifyRequest, reply: FastifyReply) => metrics.login(reply.statusCode) }),
       // With HTTP Basic credentials there may be no body at all: validate that as an empty one.
       preValidation: async (request) => {
         if (request.body === undefined) request.body = {}

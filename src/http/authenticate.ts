@@ -9,6 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/errors.js'
 import type { AppUser } from '../index.js'
+import type { MetricsSink } from '../metrics/sink.js'
 import { AuthenticationError } from '../tokens/failures.js'
 import type { AuthToken, TokenService } from '../tokens/service.js'
 
@@ -41,18 +42,27 @@ interface AuthenticatedRequest {
   authToken: AuthToken | null
 }
 
-/** Builds the `preHandler` that protects a route and sets the request's user and `request.authToken`. */
-export function createAuthenticate (tokens: TokenService<AppUser>, userDecorator: string) {
+/**
+ * Builds the `preHandler` that protects a route and sets the request's user and `request.authToken`;
+ * each outcome is reported to `metrics`, when there are metrics.
+ */
+export function createAuthenticate (tokens: TokenService<AppUser>, userDecorator: string, metrics?: MetricsSink) {
   return async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     let resolved
     try {
       resolved = await tokens.resolve(readToken(request.headers.authorization))
     } catch (error) {
-      if (error instanceof AuthenticationError) reply.header('www-authenticate', 'Token')
-      else if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
+      if (error instanceof AuthenticationError) {
+        metrics?.authentication('failure', error.reason)
+        reply.header('www-authenticate', 'Token')
+        throw error
+      }
+      metrics?.authentication('error')
+      if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
       throw error
     }
     (request as unknown as Record<string, unknown>)[userDecorator] = resolved.user;
     (request as unknown as AuthenticatedRequest).authToken = resolved.token
+    metrics?.authentication('success')
   }
 }

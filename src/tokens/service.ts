@@ -12,6 +12,7 @@ import type { Database } from '../db/database.js'
 import type { AppUser } from '../index.js'
 import type { Tables } from '../db/schema.js'
 import { emitSafely, type TesseraEmitter, type TesseraEventName, type TesseraEvents } from '../events.js'
+import type { MetricsSink } from '../metrics/sink.js'
 import type { TesseraSettings } from '../settings.js'
 import { toIso } from '../time.js'
 import type { UserStore } from '../users/store.js'
@@ -91,6 +92,8 @@ export interface TokenServiceDeps<User> {
   format: TokenFormat
   events: TesseraEmitter
   log: FastifyBaseLogger
+  /** Where a failed background write is reported, when metrics are on. */
+  metrics?: MetricsSink | undefined
   /**
    * Whether the user found for a cached token may be kept with it. True only for a store whose
    * users live in tessera's own database (the built-in one): the token cache empties on every
@@ -107,6 +110,7 @@ export class TokenService<User> {
   readonly #format: TokenFormat
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
+  readonly #metrics: MetricsSink | undefined
   /** Users found for cached token records; they go when the record leaves the cache. */
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
 
@@ -118,6 +122,7 @@ export class TokenService<User> {
     this.#format = deps.format
     this.#events = deps.events
     this.#log = deps.log
+    this.#metrics = deps.metrics
     this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
   }
 
@@ -267,7 +272,10 @@ export class TokenService<User> {
       const slid = now + ttl
       expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, record.createdAt + autoRefreshMaxTtl)
     }
-    const couldNot = (error: unknown): void => this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
+    const couldNot = (error: unknown): void => {
+      this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
+      this.#metrics?.databaseError(error)
+    }
     const lookup = this.#database.tokenLookup
     // SQLite: written with the other uses of this turn, after the request is answered.
     if (lookup.recordUse !== undefined) return lookup.recordUse(record, now, expiresAt, couldNot)
