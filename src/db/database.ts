@@ -12,6 +12,7 @@ import pg from 'pg'
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../settings.js'
 import { createTokenLookup, type TokenLookup } from '../tokens/lookup.js'
 import type { NamedQuery } from '../tokens/postgres-lookup.js'
+import { groupCommit, transactionPerWrite, type Transact } from './group-commit.js'
 import type { Tables } from './schema.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -19,6 +20,11 @@ export type Dialect = 'sqlite' | 'postgres'
 export interface Database {
   readonly kysely: Kysely<Tables>
   readonly dialect: Dialect
+  /**
+   * Runs a write (a login, a logout, a revocation) in a transaction and resolves once it is
+   * durable; on SQLite the writes of one event-loop turn share one commit (`group-commit.ts`).
+   */
+  readonly transact: Transact
   /** The per-request token lookup (prepared once, cached where that can be exact). */
   readonly tokenLookup: TokenLookup
   /** PostgreSQL: runs a named (prepared once per connection) statement, for the per-request queries. */
@@ -108,6 +114,7 @@ function sqliteDatabase (sqlite: SQLite.Database, owned: boolean, cacheSize: num
   return {
     kysely,
     dialect: 'sqlite',
+    transact: groupCommit(kysely),
     tokenLookup: lookup,
     description: `sqlite:${file ?? ':memory:'}`,
     get cacheOffReason () { return lookup.cacheOffReason },
@@ -224,14 +231,20 @@ function namedQuery (pool: pg.Pool): NamedQuery {
 function postgresDatabase (pool: pg.Pool, owned: boolean, description: string): Database {
   const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: poolForKysely(pool, owned) }) })
   const query = namedQuery(pool)
+  const lookup = createTokenLookup({ dialect: 'postgres', kysely, query })
   return {
     kysely,
     dialect: 'postgres',
+    transact: transactionPerWrite(kysely),
     namedQuery: query,
-    tokenLookup: createTokenLookup({ dialect: 'postgres', kysely, query }),
+    tokenLookup: lookup,
     description,
     cacheOffReason: undefined,
-    close: async () => await kysely.destroy()
+    close: async () => {
+      // The uses recorded but not yet written go first; then the pool.
+      await lookup.close()
+      await kysely.destroy()
+    }
   }
 }
 
