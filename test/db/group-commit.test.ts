@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import t from 'tap'
-import { groupCommit } from '../../src/db/group-commit.js'
+import { groupCommit, transactionPerWrite } from '../../src/db/group-commit.js'
 import { auth, buildTestApp, login, PASSWORD, register, uniqueName, type TestContext } from '../helpers/app.js'
 
 interface Db {
@@ -57,6 +57,14 @@ t.test('the writes of one turn commit in one transaction, and each is answered a
   }))
   t.equal(begun(), 1, 'one transaction for 32 writes')
   t.same(seenAtAnswer, Array(32).fill(true), 'each write was durable, seen by another connection, when answered')
+})
+
+t.test('without group commit (TESSERA_GROUP_COMMIT=false) each write is a transaction of its own', async (t) => {
+  const { kysely, begun } = countingDatabase(t)
+  const transact = transactionPerWrite(kysely)
+  await Promise.all(Array.from({ length: 4 }, async (_, i) =>
+    await transact(async (trx) => await trx.insertInto('item').values({ id: i + 1, owner: 1 }).execute())))
+  t.equal(begun(), 4)
 })
 
 t.test('a write that fails is undone alone; the others of its group commit', async (t) => {
