@@ -57,7 +57,7 @@ export function createTessera ({ database, settings, log, users, metrics }: Tess
     queueLimit: settings.argon2QueueLimit,
     ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
-  const builtinUsers = new BuiltinUsers({ db: database.kysely, namedQuery: database.namedQuery, passwords, events, log })
+  const builtinUsers = new BuiltinUsers({ database, passwords, events, log })
   const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true, metrics })
   builtinUsers.useTokens(tokens)
   metrics?.attach({ events, tokenCache, argon2Queue: passwords })
