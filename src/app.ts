@@ -15,7 +15,7 @@ import { DatabaseHealth } from './health.js'
 import type { MetricsSink } from './metrics/sink.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
-import { ErrorResponse } from './http/schemas.js'
+import { errorAnswer, noContent } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
 import { RequestLog, requestLogger } from './request-log.js'
 
@@ -131,7 +131,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Loaded only when on: off, metrics cost nothing, not even prom-client's loading.
   const metrics = config.metrics ? await serveMetrics(app, config) : undefined
   // Before any route, so that every route's schema makes it into the document.
-  await app.register(openapi)
+  await app.register(openapi, { requestIds: true })
   const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
   app.addHook('onClose', async () => await database.close())
   const health = new DatabaseHealth(async () => await sql`SELECT 1`.execute(database.kysely), { now: options.now })
@@ -150,9 +150,16 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   app.get('/healthz', {
     schema: {
+      operationId: 'healthz',
       summary: 'Liveness: the database answered within the last second (else it is asked)',
       tags: ['health'],
-      response: { 200: Type.Object({ status: Type.Literal('ok') }), 503: ErrorResponse }
+      security: [],
+      response: {
+        200: Type.Object({ status: Type.Literal('ok') }, { description: 'The service and its database are up' }),
+        // Its only client error, as on any route: Node refuses oversized headers before Fastify sees them.
+        431: noContent('The request headers are larger than 16 KiB (answered by Node, without a body)'),
+        503: errorAnswer('The database is not reachable')
+      }
     }
   }, async () => {
     try {

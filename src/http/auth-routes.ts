@@ -6,7 +6,7 @@
  * Protected routes run `authenticate` at `onRequest`, before the body is parsed: a client without
  * a valid token gets its 401 without the server reading, parsing or validating what it sent.
  */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
 import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
@@ -14,7 +14,10 @@ import { CredentialsChangedError } from '../users/builtin/store.js'
 import type { TesseraUser } from '../users/builtin/user.js'
 import { deviceFromUserAgent } from './device.js'
 import { byClientAddress, limitBy, type LimitHook } from './rate-limits.js'
-import { ErrorResponse, LoginBody, NoContent, SerializedUser, User, USERNAME_MAX_LENGTH, authErrors, scopedErrors, userSchemas } from './schemas.js'
+import {
+  BadRequest, LoginBody, NoContent, OPTIONAL_BODY, PasswordCheckUnavailable, PayloadTooLarge, RateLimited, SerializedUser,
+  UnsupportedMediaType, User, USERNAME_MAX_LENGTH, answer, authErrors, bodyErrors, errorAnswer, scopedErrors, userSchemas
+} from './schemas.js'
 
 const BAD_CREDENTIALS = 'Unable to log in with the provided credentials.'
 const NO_CREDENTIALS =
@@ -101,10 +104,24 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
     fastify.post('/login', {
       schema: {
+        operationId: 'login',
         summary: 'Log in with a username and password (JSON body or HTTP Basic) and get a new token for this device',
         tags: ['auth'],
+        security: [],
         body: LoginBody,
-        response: { 200: IssuedToken, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+        [OPTIONAL_BODY]: true,
+        response: {
+          200: answer(IssuedToken, 'The new token for this device, and its user'),
+          400: BadRequest,
+          401: errorAnswer('Wrong or missing credentials', {
+            'WWW-Authenticate': Type.String({ description: '`Basic realm="tessera", charset="UTF-8"`' })
+          }),
+          403: errorAnswer('The user holds as many live tokens as allowed (TESSERA_TOKEN_LIMIT_PER_USER, policy refuse)'),
+          413: PayloadTooLarge,
+          415: UnsupportedMediaType,
+          429: RateLimited,
+          503: PasswordCheckUnavailable
+        }
       },
       onRequest: limitLoginByAddress,
       // Every answer counts, whatever refused it (validation, a limit, the argon2 queue, the credentials).
@@ -138,12 +155,18 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   }
 
   fastify.get('/me', {
-    schema: { summary: 'The user the token belongs to', tags: ['auth'], security: [{ token: [] }], response: { 200: MeResponse, ...authErrors } },
+    schema: { operationId: 'me', summary: 'The user the token belongs to', tags: ['auth'], security: [{ token: [] }], response: { 200: MeResponse, ...authErrors } },
     onRequest: protect
   }, async (request) => ({ user: show(userOf(request)) }))
 
   fastify.post('/logout', {
-    schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
+    schema: {
+      operationId: 'logout',
+      summary: 'Revoke the token this request is made with',
+      tags: ['auth'],
+      security: [{ token: [] }],
+      response: { 204: NoContent, ...bodyErrors, ...authErrors }
+    },
     onRequest: protect
   }, async (request, reply) => {
     await tokens.logout(request.authToken!)
@@ -151,7 +174,13 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   })
 
   fastify.post('/logoutall', {
-    schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
+    schema: {
+      operationId: 'logoutAll',
+      summary: "Revoke every one of the user's tokens",
+      tags: ['auth'],
+      security: [{ token: ['sessions'] }],
+      response: { 204: NoContent, ...bodyErrors, ...scopedErrors }
+    },
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     await tokens.revokeAll(request.authToken!.subject)
@@ -159,7 +188,13 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   })
 
   fastify.post('/logoutothers', {
-    schema: { summary: "Revoke every one of the user's tokens except this one", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
+    schema: {
+      operationId: 'logoutOthers',
+      summary: "Revoke every one of the user's tokens except this one",
+      tags: ['auth'],
+      security: [{ token: ['sessions'] }],
+      response: { 204: NoContent, ...bodyErrors, ...scopedErrors }
+    },
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     const { subject, id } = request.authToken!

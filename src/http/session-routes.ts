@@ -8,7 +8,9 @@ import type { AppUser } from '../index.js'
 import { parseOptionalDuration } from '../settings.js'
 import { missingScopes } from '../tokens/scopes.js'
 import type { AuthRouteOptions } from './auth-routes.js'
-import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, Session, TokenIdParams, scopedErrors } from './schemas.js'
+import {
+  CreateTokenBody, CreatedToken, NoContent, Session, TokenIdParams, answer, bodyErrors, errorAnswer, forbiddenOrMissingScope, scopedErrors
+} from './schemas.js'
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy, userDecorator }) => {
   const { tokens } = fastify.tessera
@@ -16,10 +18,11 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.get('/tokens', {
     schema: {
+      operationId: 'listTokens',
       summary: "The caller's live sessions, newest first; `current` marks the one making this request",
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
-      response: { 200: Type.Array(Session), ...scopedErrors }
+      response: { 200: Type.Array(Session, { description: 'The live sessions, newest first' }), ...scopedErrors }
     },
     onRequest: withSessions
   }, async (request) => {
@@ -30,11 +33,17 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.post('/tokens', {
     schema: {
+      operationId: 'createToken',
       summary: 'Mint a personal access token for the caller, with at most the scopes of the token making the request',
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
       body: CreateTokenBody,
-      response: { 201: CreatedToken, 400: ErrorResponse, ...scopedErrors }
+      response: {
+        201: answer(CreatedToken, 'The new token: its secret is shown this once'),
+        ...bodyErrors,
+        ...scopedErrors,
+        403: forbiddenOrMissingScope('The new token would hold a scope this one lacks, or the user holds as many live tokens as allowed')
+      }
     },
     onRequest: withSessions
   }, async (request, reply) => {
@@ -52,11 +61,12 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.delete('/tokens/:id', {
     schema: {
+      operationId: 'revokeToken',
       summary: 'Revoke one of the caller\'s sessions (log out that device)',
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
       params: TokenIdParams,
-      response: { 204: NoContent, 400: ErrorResponse, 404: ErrorResponse, ...scopedErrors }
+      response: { 204: NoContent, ...bodyErrors, 404: errorAnswer('No such session among the caller\'s'), ...scopedErrors }
     },
     onRequest: withSessions
   }, async (request, reply) => {
