@@ -16,6 +16,7 @@
  * ```
  */
 import type { ClientContext } from '../tokens/service.js'
+
 export interface UserStore<User> {
   /**
    * The user a token's subject names, or `null` when that user is gone or may not sign in (the
