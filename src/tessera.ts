@@ -5,6 +5,7 @@
  * command line follows the same rules, and emits the same events, as one made over HTTP.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { ActivityLog } from './activity/log.js'
 import type { Database } from './db/database.js'
 import { TesseraEmitter } from './events.js'
 import type { AppUser } from './index.js'
@@ -22,6 +23,8 @@ export interface Tessera {
   readonly settings: Readonly<TesseraSettings>
   readonly events: TesseraEmitter
   readonly database: Database
+  /** Each subject's security events, as they read them back. */
+  readonly activity: ActivityLog
   /** Issue, verify, revoke, list and sweep tokens. */
   readonly tokens: TokenService<AppUser>
   /** The user store in use: the application's own, or the built-in one. */
@@ -47,18 +50,19 @@ export interface TesseraParts {
 export function createTessera ({ database, settings, log, users, metrics }: TesseraParts): Tessera {
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
+  const activity = new ActivityLog(database.kysely)
   const tokenCache = database.tokenLookup.cacheCounts
   if (users !== undefined) {
-    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, metrics })
+    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, activity, metrics })
     metrics?.attach({ events, tokenCache, argon2Queue: undefined })
-    return { settings, events, database, tokens, users, builtinUsers: undefined, format, metrics }
+    return { settings, events, database, activity, tokens, users, builtinUsers: undefined, format, metrics }
   }
   const passwords = new Passwords({
     queueLimit: settings.argon2QueueLimit,
     ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
-  const builtinUsers = new BuiltinUsers({ database, passwords, events, log })
-  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true, metrics })
+  const builtinUsers = new BuiltinUsers({ database, passwords, events, log, activity })
+  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, metrics })
   builtinUsers.useTokens(tokens)
   metrics?.attach({ events, tokenCache, argon2Queue: passwords })
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.
@@ -66,6 +70,7 @@ export function createTessera ({ database, settings, log, users, metrics }: Tess
     settings,
     events,
     database,
+    activity,
     tokens: tokens as unknown as TokenService<AppUser>,
     users: builtinUsers as unknown as UserStore<AppUser>,
     builtinUsers,
