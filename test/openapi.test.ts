@@ -5,12 +5,15 @@
  * referred to by `$ref`; the headers where they are sent; and the body errors it documents are
  * the ones the routes really answer.
  */
+import swagger from '@fastify/swagger'
 import { Validator } from '@seriousme/openapi-schema-validator'
+import Fastify from 'fastify'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { PASSWORD, auth, buildTestApp, register } from './helpers/app.js'
+import tessera, { NAMED_COMPONENTS, SECURITY_SCHEMES, shapeDocument } from '../src/index.js'
+import { PASSWORD, auth, buildTestApp, freshDatabaseUrl, register } from './helpers/app.js'
 import { ROOT, run } from './helpers/package.js'
 
 interface Schema {
@@ -223,6 +226,24 @@ t.test('the security schemes: Token in an API key, and the standard bearer schem
   t.match(document.components.securitySchemes.token?.description, /Token <token>/)
   t.match(document.components.securitySchemes.token?.description, /`sessions`.*`password`.*`introspect`/s, "tessera's own scopes")
   t.match(document.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer' })
+})
+
+t.test("an application's own @fastify/swagger gets tessera's routes with the same names and schemes", async (t) => {
+  const app = Fastify({ logger: false })
+  t.teardown(() => app.close())
+  await app.register(swagger, {
+    openapi: { openapi: '3.1.0', info: { title: 'Orders', version: '1.0.0' }, components: { securitySchemes: { ...SECURITY_SCHEMES } } },
+    refResolver: NAMED_COMPONENTS,
+    transformObject: (document) => shapeDocument('openapiObject' in document ? document.openapiObject : document.swaggerObject)
+  })
+  await app.register(tessera, { databaseUrl: freshDatabaseUrl(t).url, sweepInterval: null })
+  app.get('/orders', { schema: { operationId: 'listOrders', security: [{ token: ['orders'] }], response: { 200: { type: 'array' } } }, preHandler: app.authenticate }, async () => [])
+  await app.ready()
+  const document = app.swagger() as unknown as Document
+  t.same(document.paths['/auth/login']?.post?.responses['200']?.content?.['application/json']?.schema, ref('IssuedToken'))
+  t.same(document.paths['/orders']?.get?.security, [{ token: ['orders'] }, { bearer: ['orders'] }], "the application's own routes too")
+  t.equal(document.paths['/auth/login']?.post?.requestBody?.required, false)
+  t.notOk(JSON.stringify(document).includes('x-optional-body'), 'the mark is gone')
 })
 
 t.test('/docs serves the browsable UI, and the document as YAML too', async (t) => {
