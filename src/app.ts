@@ -99,7 +99,7 @@ export interface BuildOptions {
 }
 
 /** Prometheus metrics at `GET /metrics` (`TESSERA_METRICS=true`), on the service's port or their own. */
-async function serveMetrics (app: FastifyInstance, config: Config): Promise<MetricsSink> {
+async function withMetrics (app: FastifyInstance, config: Config): Promise<MetricsSink> {
   const [{ PrometheusMetrics }, { default: metricsPlugin }] = await Promise.all([import('./metrics/prometheus.js'), import('./metrics/serve.js')])
   const metrics = new PrometheusMetrics()
   await app.register(metricsPlugin, { metrics, port: config.metricsPort, host: config.host })
@@ -129,7 +129,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   noSniff(app)
   await app.register(sensible)
   // Loaded only when on: off, metrics cost nothing, not even prom-client's loading.
-  const metrics = config.metrics ? await serveMetrics(app, config) : undefined
+  const metrics = config.metrics ? await withMetrics(app, config) : undefined
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi, { requestIds: true })
   const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
