@@ -2,7 +2,6 @@
  * The tessera service as a Fastify app: the plugin on its own database, plus `/healthz`.
  * Built without listening, so that tests can `inject` into it; `server.ts` listens.
  */
-import sensible from '@fastify/sensible'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
@@ -14,6 +13,8 @@ import { isDatabaseUnavailable } from './db/errors.js'
 import { DatabaseHealth } from './health.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
+import { ApiError } from './error-codes.js'
+import { answerError, answerNotFound } from './http/errors.js'
 import { ErrorResponse } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
 import { RequestLog, requestLogger } from './request-log.js'
@@ -118,7 +119,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
   // First, so that every route, every scope registered below and the 404 handler send it.
   noSniff(app)
-  await app.register(sensible)
+  // Every error of the service in tessera's shape, with its code: /healthz's, /docs', a 404's.
+  app.setErrorHandler(answerError)
+  app.setNotFoundHandler(answerNotFound)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
   const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize })
@@ -148,7 +151,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       await health.check()
     } catch (error) {
       app.log.error({ err: error }, 'health check: database unreachable')
-      throw app.httpErrors.serviceUnavailable('The database is not reachable.')
+      throw new ApiError('DATABASE_UNAVAILABLE', 'The database is not reachable.')
     }
     return { status: 'ok' as const }
   })

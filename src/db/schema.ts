@@ -50,13 +50,27 @@ export interface RateLimitsTable {
   hits: number
 }
 
+/**
+ * What is left of a revoked or expired token for `revocationMemory`: its digest, when it ended and
+ * why, so that presenting it again says so (see tokens/tombstones.ts).
+ */
+export interface TombstonesTable {
+  digest: Buffer
+  /** When the token stopped working: its revocation, or its expiry. */
+  ended_at: number
+  /** `expired`, or a `RevocationReason`. */
+  reason: string
+}
+
 export interface Tables {
   tessera_users: UsersTable
   tessera_tokens: TokensTable
   tessera_rate_limits: RateLimitsTable
+  tessera_token_tombstones: TombstonesTable
 }
 
 export type UserRow = Selectable<UsersTable>
 export type NewUserRow = Insertable<UsersTable>
 export type TokenRow = Selectable<TokensTable>
 export type NewTokenRow = Insertable<TokensTable>
+export type TombstoneRow = Selectable<TombstonesTable>
