@@ -14,7 +14,7 @@ import { DatabaseHealth } from './health.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
 import { ApiError } from './error-codes.js'
-import { answerError, answerNotFound } from './http/errors.js'
+import { answerClientError, answerError, answerNotFound } from './http/errors.js'
 import { ErrorResponse } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
 import { RequestLog, requestLogger } from './request-log.js'
@@ -110,6 +110,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     trustProxy: trustProxyOption(config.trustProxy),
     // A malformed session id of any length gets its 400 from the schema, not a 414 from the router.
     routerOptions: { maxParamLength: 16 * 1024 },
+    // A URL the router cannot decode (`/auth/tokens/%zz`), and bytes Node's parser refuses, are
+    // answered in tessera's shape too, with a code, rather than with Fastify's `FST_ERR_BAD_URL`.
+    frameworkErrors: answerError,
+    clientErrorHandler: answerClientError,
     // Node answers 431 past 16 KiB of headers before Fastify sees them; a 10 KiB header is served.
     requestTimeout: 30_000
   }).withTypeProvider<TypeBoxTypeProvider>()

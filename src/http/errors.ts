@@ -8,6 +8,7 @@
  * …); Fastify's own errors are given theirs here, so that no `FST_ERR_*` ever reaches a client.
  */
 import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/errors.js'
 import { isErrorCode, type ErrorCode } from '../error-codes.js'
@@ -42,11 +43,16 @@ function statusOf (error: FastifyError): number {
   return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500
 }
 
+/** The code of an error that carries none of tessera's, by its status. */
+function codeOfStatus (status: number): ErrorCode {
+  return STATUS_CODE_NAMES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'REQUEST_REFUSED')
+}
+
 /** The code of an error with this status (see the table in error-codes.ts). */
 export function codeOf (error: FastifyError, status: number): ErrorCode {
   if (isErrorCode(error.code)) return error.code
   if (error.validation !== undefined) return 'VALIDATION_FAILED'
-  return FASTIFY_CODES[error.code] ?? STATUS_CODE_NAMES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'REQUEST_REFUSED')
+  return FASTIFY_CODES[error.code] ?? codeOfStatus(status)
 }
 
 /** The body of an error answer. */
@@ -71,6 +77,24 @@ export async function answerError (error: FastifyError, request: FastifyRequest,
   const body = errorBody(statusCode, explained ? codeOf(error, statusCode) : 'INTERNAL_ERROR', explained ? error.message : 'Internal Server Error')
   const reason = error instanceof AuthenticationError ? error.reason : undefined
   await reply.code(statusCode).send(reason === undefined ? body : { ...body, reason })
+}
+
+/**
+ * The service's answer to a request that Node's HTTP parser refused before Fastify saw it (bad
+ * bytes, headers over 16 KiB, a timeout): Fastify's own answer (`clientErrorHandler`), in
+ * tessera's shape.
+ */
+export function answerClientError (error: Error & { code?: string }, socket: Duplex): void {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, message] = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'Client Timeout']
+    : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Exceeded maximum allowed HTTP header size'] : [400, 'Client Error']
+  const body = JSON.stringify(errorBody(status, codeOfStatus(status), message))
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`)
+  }
+  socket.destroy(error)
 }
 
 /**
