@@ -135,6 +135,17 @@ t.test('an expired token is TOKEN_EXPIRED every time, three parallel first prese
   t.equal(await tombstoneCount(app), 1, 'one tombstone, whatever the number of presentations')
 })
 
+t.test('a token revoked after it had expired is told it expired: that came first', async (t) => {
+  const { app } = await buildTestApp(t)
+  const username = uniqueName()
+  const { token, tokenId } = await register(app, username)
+  const other = await login(app, username)
+  await expire(app, tokenId)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logoutall', headers: auth(other.token) })).statusCode, 204)
+  t.same((await refusal(app, token)).body, EXPIRED)
+  t.same((await refusal(app, other.token)).body, revokedBody('logout_all'))
+})
+
 t.test('an expired token swept before it is ever presented is still TOKEN_EXPIRED (sweep and purge)', async (t) => {
   const { app } = await buildTestApp(t)
   const username = uniqueName()
