@@ -43,6 +43,8 @@ export interface TesseraSettings {
    * `TOKEN_INVALID`. The sweep forgets older ones.
    */
   revocationMemory: number
+  /** How long the activity log keeps an entry, in ms; older entries go with the token sweep. */
+  activityRetention: number
   /** The scopes of the tokens that `POST /auth/register` and `POST /auth/login` issue (`*`: every scope). */
   defaultScopes: readonly string[]
   /**
@@ -81,6 +83,7 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenPrefix: 'tsr_',
   sweepInterval: 60 * 60 * 1000,
   revocationMemory: 30 * 24 * 60 * 60 * 1000,
+  activityRetention: 90 * 24 * 60 * 60 * 1000,
   defaultScopes: Object.freeze(['*']),
   rateLimitMaxKeys: 100_000,
   argon2QueueLimit: DEFAULT_ARGON2_QUEUE_LIMIT
@@ -151,6 +154,7 @@ export function settingsProblems (settings: TesseraSettings): string[] {
   positive(settings.minRefreshInterval, 'minRefreshInterval', false)
   positive(settings.sweepInterval, 'sweepInterval', true)
   positive(settings.revocationMemory, 'revocationMemory', false)
+  positive(settings.activityRetention, 'activityRetention', false)
   positive(settings.tokenLimitPerUser, 'tokenLimitPerUser', true)
   if (!(Number.isSafeInteger(settings.rateLimitMaxKeys) && settings.rateLimitMaxKeys > 0)) {
     problems.push('rateLimitMaxKeys must be a positive whole number')

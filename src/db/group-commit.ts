@@ -13,24 +13,24 @@
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Tables } from './schema.js'
 
-export type Write<T> = (trx: Transaction<Tables>) => Promise<T>
+export type Write<T, DB = Tables> = (trx: Transaction<DB>) => Promise<T>
 /** Runs a write in a transaction and resolves once it is committed. */
-export type Transact = <T>(write: Write<T>) => Promise<T>
+export type Transact<DB = Tables> = <T>(write: Write<T, DB>) => Promise<T>
 
-interface QueuedWrite {
-  write: Write<unknown>
+interface QueuedWrite<DB> {
+  write: Write<unknown, DB>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
 }
 
 type Outcome = { ok: true, value: unknown } | { ok: false, error: unknown }
 
-export function transactionPerWrite (kysely: Kysely<Tables>): Transact {
+export function transactionPerWrite<DB> (kysely: Kysely<DB>): Transact<DB> {
   return async (write) => await kysely.transaction().execute(write)
 }
 
-export function groupCommit (kysely: Kysely<Tables>): Transact {
-  let queue: QueuedWrite[] = []
+export function groupCommit<DB> (kysely: Kysely<DB>): Transact<DB> {
+  let queue: Array<QueuedWrite<DB>> = []
 
   const commit = async (): Promise<void> => {
     const group = queue
@@ -58,8 +58,8 @@ export function groupCommit (kysely: Kysely<Tables>): Transact {
     })
   }
 
-  return async <T>(write: Write<T>): Promise<T> => await new Promise<T>((resolve, reject) => {
-    const queued = { write, resolve, reject } as QueuedWrite
+  return async <T>(write: Write<T, DB>): Promise<T> => await new Promise<T>((resolve, reject) => {
+    const queued = { write, resolve, reject } as QueuedWrite<DB>
     if (queue.push(queued) === 1) setImmediate(() => { void commit() })
   })
 }
@@ -68,7 +68,7 @@ export function groupCommit (kysely: Kysely<Tables>): Transact {
  * Runs one write of a group; its failure undoes its own changes only. A failure of the savepoint
  * commands themselves (the database refused to go on) fails the whole group.
  */
-async function inSavepoint (trx: Transaction<Tables>, write: Write<unknown>): Promise<Outcome> {
+async function inSavepoint<DB> (trx: Transaction<DB>, write: Write<unknown, DB>): Promise<Outcome> {
   await sql`SAVEPOINT tessera_write`.execute(trx)
   try {
     const value = await write(trx)

@@ -52,7 +52,7 @@ export interface RateLimitsTable {
 
 /**
  * What is left of a revoked or expired token for `revocationMemory`: its digest, when it ended and
- * why, so that presenting it again says so (see tokens/tombstones.ts).
+ * why, so that presenting it again says so (see tokens/repository.ts).
  */
 export interface TombstonesTable {
   digest: Buffer
@@ -62,15 +62,29 @@ export interface TombstonesTable {
   reason: string
 }
 
+/** A subject's security events, as they read them back (see src/activity/). */
+export interface ActivityTable {
+  id: Generated<number>
+  subject: string
+  /** One of `ACTIVITY_TYPES`. */
+  type: string
+  at: number
+  token_id: string | null
+  device: string | null
+  ip: string | null
+  user_agent: string | null
+}
+
 export interface Tables {
   tessera_users: UsersTable
   tessera_tokens: TokensTable
   tessera_rate_limits: RateLimitsTable
   tessera_token_tombstones: TombstonesTable
+  tessera_activity: ActivityTable
 }
 
 export type UserRow = Selectable<UsersTable>
 export type NewUserRow = Insertable<UsersTable>
 export type TokenRow = Selectable<TokensTable>
 export type NewTokenRow = Insertable<TokensTable>
-export type TombstoneRow = Selectable<TombstonesTable>
+export type ActivityRow = Selectable<ActivityTable>

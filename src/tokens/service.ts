@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
+import type { ActivityDetails, ActivityLog, ActivityType } from '../activity/log.js'
 import type { Database } from '../db/database.js'
 import type { AppUser } from '../index.js'
 import type { Tables } from '../db/schema.js'
@@ -69,9 +70,23 @@ export class TokenLimitError extends Error {
  */
 export type Transaction = Kysely<any>
 
-export interface IssueOptions {
+/**
+ * Where a change comes from, as the activity log records it: the client's address (the one the
+ * rate limits see) and User-Agent. Absent for changes made from the command line.
+ */
+export interface ClientContext {
+  address?: string | undefined
+  userAgent?: string | undefined
+}
+
+export interface IssueOptions extends ClientContext {
   /** A label for the session, shown in lists of sessions. */
   device: string
+  /**
+   * How the activity log names this issue: `login` (the default: a person signing in on a
+   * device) or `token_created` (a personal access token, a token made with the CLI).
+   */
+  recordAs?: 'login' | 'token_created'
   /** Overrides the configured TTL for this token, in ms; `null`: never expires. */
   ttl?: number | null
   /** What it may do (default: the configured default scopes, `*` unless set). */
@@ -80,7 +95,7 @@ export interface IssueOptions {
   transaction?: Transaction
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends ClientContext {
   transaction?: Transaction
 }
 
@@ -98,6 +113,8 @@ export interface TokenServiceDeps<User> {
   format: TokenFormat
   events: TesseraEmitter
   log: FastifyBaseLogger
+  /** Where the changes made here are recorded for the subject to read back. */
+  activity: ActivityLog
   /**
    * Whether the user found for a cached token may be kept with it. True only for a store whose
    * users live in tessera's own database (the built-in one): the token cache empties on every
@@ -114,6 +131,7 @@ export class TokenService<User> {
   readonly #format: TokenFormat
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
+  readonly #activity: ActivityLog
   /** Users found for cached token records; they go when the record leaves the cache. */
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
 
@@ -125,6 +143,7 @@ export class TokenService<User> {
     this.#format = deps.format
     this.#events = deps.events
     this.#log = deps.log
+    this.#activity = deps.activity
     this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
   }
 
@@ -170,6 +189,7 @@ export class TokenService<User> {
       if (live >= limit) {
         if (this.#settings.tokenLimitPolicy === 'refuse') throw new TokenLimitError(limit)
         evicted = await tokens.deleteLeastRecentlyUsed(trx, subject, live - limit + 1, this.#ending('evicted', now))
+        await this.#activity.recordMany(trx, subject, evicted.map((tokenId) => ({ type: 'session_evicted', tokenId })), now)
       }
     }
     const token = this.#format.generate()
@@ -191,6 +211,9 @@ export class TokenService<User> {
       ttl_ms: expiresAt === null ? null : ttl,
       scopes: scopes.join(' ')
     })
+    await this.#activity.record(trx, subject, options.recordAs ?? 'login', {
+      tokenId, device: options.device, ip: options.address, userAgent: options.userAgent
+    }, now)
     return { token, tokenId, expiry: toIso(expiresAt), scopes, evicted }
   }
 
@@ -297,11 +320,14 @@ export class TokenService<User> {
   }
 
   /** Revokes the token a request was made with (`POST /auth/logout`). */
-  async logout (token: AuthToken): Promise<void> {
+  async logout (token: AuthToken, client: ClientContext = {}): Promise<void> {
     const ending = this.#ending('logout')
-    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, token.id, ending, token.subject)) !== undefined) {
-      this.#emit('logout', { subject: token.subject, tokenId: token.id })
-    }
+    const revoked = await this.#database.transact(async (trx) => {
+      const subject = await tokens.deleteToken(trx, token.id, ending, token.subject)
+      if (subject !== undefined) await this.#record(trx, subject, 'logout', client, { tokenId: token.id, device: token.device })
+      return subject !== undefined
+    })
+    if (revoked) this.#emit('logout', { subject: token.subject, tokenId: token.id })
   }
 
   /**
@@ -312,7 +338,11 @@ export class TokenService<User> {
   async revoke (tokenId: string, options: RevokeOptions & { subject?: string } = {}): Promise<boolean> {
     const reason = options.reason ?? 'revoked'
     const ending = this.#ending(reason)
-    const subject = await this.#write(options, async (trx) => await tokens.deleteToken(trx, tokenId, ending, options.subject))
+    const subject = await this.#write(options, async (trx) => {
+      const owner = await tokens.deleteToken(trx, tokenId, ending, options.subject)
+      if (owner !== undefined) await this.#record(trx, owner, 'session_revoked', options, { tokenId })
+      return owner
+    })
     if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason })
     return subject !== undefined
   }
@@ -325,7 +355,12 @@ export class TokenService<User> {
    */
   async revokeAll (subject: string, options: RevokeOptions & { except?: string } = {}): Promise<number> {
     const ending = this.#ending(options.reason ?? (options.except === undefined ? 'logout_all' : 'logout_others'))
-    const revoked = await this.#write(options, async (trx) => await tokens.deleteSubjectTokens(trx, subject, ending, options.except))
+    const revoked = await this.#write(options, async (trx) => {
+      const count = await tokens.deleteSubjectTokens(trx, subject, ending, options.except)
+      await this.#record(trx, subject, options.except === undefined ? 'logout_all' : 'logout_others', options,
+        { tokenId: options.except ?? null })
+      return count
+    })
     if (options.except === undefined) this.#emit('logoutAll', { subject, revoked })
     else this.#emit('logoutOthers', { subject, keptTokenId: options.except, revoked })
     return revoked
@@ -357,7 +392,8 @@ export class TokenService<User> {
   /**
    * Deletes every expired token, in batches of `batchSize`, and returns how many; each leaves an
    * `expired` tombstone, so that it is still told `TOKEN_EXPIRED` when presented. Then forgets
-   * the tombstones older than the revocation memory, in batches too.
+   * the tombstones older than the revocation memory, in batches too, and the activity log's
+   * entries older than `activityRetention`.
    * `onBatch` is told the running total of tokens after each batch (the CLI shows progress with it).
    */
   async sweep (options: { batchSize?: number, onBatch?: (deleted: number) => void } = {}): Promise<number> {
@@ -373,6 +409,7 @@ export class TokenService<User> {
     let forgotten: number
     do forgotten = await tokens.deleteTombstonesBatch(this.#db, ending.now - ending.memoryMs, batchSize)
     while (forgotten === batchSize)
+    await this.#activity.sweep(ending.now - this.#settings.activityRetention)
     return total
   }
 
@@ -385,6 +422,10 @@ export class TokenService<User> {
   /** The tombstones of a write made `now` for `reason`. */
   #ending (reason: EndReason, now = Date.now()): Ending {
     return { reason, now, memoryMs: this.#settings.revocationMemory }
+  }
+
+  async #record (trx: Kysely<Tables>, subject: string, type: ActivityType, client: ClientContext, details: ActivityDetails): Promise<void> {
+    await this.#activity.record(trx, subject, type, { ...details, ip: client.address, userAgent: client.userAgent })
   }
 
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {

@@ -15,6 +15,8 @@
  * })
  * ```
  */
+import type { ClientContext } from '../tokens/service.js'
+
 export interface UserStore<User> {
   /**
    * The user a token's subject names, or `null` when that user is gone or may not sign in (the
@@ -29,9 +31,11 @@ export interface UserStore<User> {
    * `POST /auth/login`; without it the application issues tokens itself
    * (`app.tessera.tokens.issue`). Make unknown usernames cost as much as wrong passwords. For the
    * right password of a user who may not sign in, throw `new AuthenticationError('inactive')`
-   * (exported by `tessera-auth`): the login answers 401 `USER_INACTIVE`.
+   * (exported by `tessera-auth`): the login answers 401 `USER_INACTIVE`. `client` says where the
+   * attempt came from (its address and User-Agent), for a store that keeps its own record of
+   * failed attempts.
    */
-  verifyCredentials?: (username: string, password: string) => Promise<User | null | undefined>
+  verifyCredentials?: (username: string, password: string, client: ClientContext) => Promise<User | null | undefined>
   /** What tessera's responses show of a user (knox's USER_SERIALIZER); default `{ id }`. */
   serialize?: (user: User) => object
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ApiError } from '../../error-codes.js'
-import { asClient, deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
+import { asClient, clientOf, deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
 import { byClientAddress, limitBy } from '../../http/rate-limits.js'
 import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, scopedErrors, userSchemas } from '../../http/schemas.js'
 import type { BuiltinUsers } from './store.js'
@@ -32,7 +32,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
     }
   }, async (request, reply) => {
     const { username, password, email, device } = request.body
-    const created = await asClient(request, async () => await builtinUsers.register({ username, password, email }, { device: deviceOf(request, device) }))
+    const created = await asClient(request, async () => await builtinUsers.register({ username, password, email }, { device: deviceOf(request, device), ...clientOf(request) }))
     if (created === undefined) throw new ApiError('USERNAME_TAKEN', 'A user with that username already exists.')
     return reply.code(201).send(created)
   })
@@ -50,7 +50,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body
     const user = (request as unknown as Record<string, TesseraUser>)[userDecorator]!
-    const changed = await asClient(request, async () => await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id))
+    const changed = await asClient(request, async () => await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id, clientOf(request)))
     if (!changed) throw new ApiError('BAD_CREDENTIALS', 'The current password is wrong.', { status: 403 })
     return reply.code(204).send(null)
   })
