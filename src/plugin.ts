@@ -17,14 +17,13 @@
  * token service and the user store).
  */
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
-import sensible from '@fastify/sensible'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { openDatabase, type Database } from './db/database.js'
 import { NotMigratedError, migrateToLatest, pendingMigrations } from './db/migrate.js'
 import authRoutes, { usernameTried, type AuthRouteOptions } from './http/auth-routes.js'
 import { createAuthenticate } from './http/authenticate.js'
-import { answerError } from './http/errors.js'
+import { answerError, answerNotFound } from './http/errors.js'
 import { limitBy } from './http/rate-limits.js'
 import { requireScopes, type ScopeHook } from './http/scopes.js'
 import introspectionRoutes from './http/introspection-routes.js'
@@ -92,6 +91,22 @@ function checkFreeNames (fastify: FastifyInstance, authenticateName: string, use
   }
 }
 
+/**
+ * A route that takes no body (the logouts, a revocation) accepts an empty body sent as
+ * `application/json`, as knox does: Dio and shared request builders send exactly that. A route
+ * that takes a body still refuses an empty one (400 VALIDATION_FAILED).
+ */
+function acceptEmptyJsonWithoutBody (scope: FastifyInstance): void {
+  const { onProtoPoisoning = 'error', onConstructorPoisoning = 'error' } = scope.initialConfig
+  const parseJson = scope.getDefaultJsonParser(onProtoPoisoning, onConstructorPoisoning)
+  scope.removeContentTypeParser('application/json')
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string // parseAs: 'string'
+    if (text === '' && request.routeOptions.schema?.body === undefined) done(null, undefined)
+    else parseJson(request, text, done)
+  })
+}
+
 async function tessera (fastify: FastifyInstance, options: TesseraOptions): Promise<void> {
   const {
     database: given, databaseUrl, users, migrate = true, routePrefix = '/auth',
@@ -144,9 +159,11 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     scope.setValidatorCompiler(TypeBoxValidatorCompiler)
     // JSON in and out: anything else is 415, not a string for the schema to puzzle over.
     scope.removeContentTypeParser('text/plain')
+    acceptEmptyJsonWithoutBody(scope)
     // tessera's shape for every error of its routes, whatever handler the application set for its own.
     scope.setErrorHandler(answerError)
-    await scope.register(sensible)
+    // …and for a path under the prefix that no route matches (at the root, that is the application's).
+    if (routePrefix.replace(/\/+$/, '') !== '') scope.setNotFoundHandler(answerNotFound)
     const authenticate = scope.getDecorator<typeof scope.authenticate>(authenticateDecorator)
     const protect = [authenticate, limitBy(scope, {
       name: 'token', rate: settings.tokenRateLimit, what: 'requests with this token', key: (request) => request.authToken!.id

@@ -261,7 +261,7 @@ async function exercise (t: Test, databaseUrl: string, inspect: () => Promise<Da
   t.equal((await call(server, 'GET', '/auth/me', { token: issued.token })).status, 401, 'a logged-out token is dead')
   const afterLogout = await call(server, 'GET', '/orders', { token: issued.token })
   t.equal(afterLogout.status, 401, "…on the app's routes too")
-  t.equal(afterLogout.headers.get('www-authenticate'), 'Token')
+  t.equal(afterLogout.headers.get('www-authenticate'), 'Token error="invalid_token", error_description="Token has been revoked: it was logged out."')
   t.equal((await call(server, 'GET', '/orders', { token: signupToken })).status, 200, 'the other devices stay logged in')
 
   t.equal(await server.stop(), 0, 'the example closes cleanly on SIGTERM')

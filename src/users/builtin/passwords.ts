@@ -36,6 +36,7 @@ const RETRY_AFTER_SECONDS = 1
 /** An argon2 operation refused because the queue is full; the HTTP layer answers 503 with `Retry-After`. */
 export class PasswordQueueFullError extends Error {
   readonly statusCode = 503
+  readonly code = 'SERVER_BUSY'
   /** Sent by Fastify's error handler with the 503. */
   readonly headers = { 'retry-after': String(RETRY_AFTER_SECONDS) }
   constructor () {
