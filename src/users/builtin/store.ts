@@ -192,9 +192,50 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     return true
   }
 
+  /**
+   * Sets a user's password without the current one (an operator's reset, `tessera user set-password`)
+   * and, unless `keepSessions`, revokes every token of the user in the same transaction. A login
+   * verified against the old password and not yet committed is refused (see `logIn`). Returns how
+   * many tokens were revoked, or `undefined` when there is no such user.
+   */
+  async setPassword (id: number, password: string, options: { keepSessions?: boolean } = {}): Promise<number | undefined> {
+    const passwordHash = await this.#passwords.hash(password)
+    const subject = String(id)
+    const revoked = await this.#db.transaction().execute(async (trx) => {
+      if (!(await users.setPasswordHash(trx, id, passwordHash))) return undefined
+      return options.keepSessions === true ? 0 : await this.#tokenService.deleteAllWithin(trx, subject)
+    })
+    if (revoked !== undefined) emitSafely(this.#events, this.#log, 'passwordChanged', { subject, revoked })
+    return revoked
+  }
+
   /** Marks a user inactive: they cannot log in, and their tokens stop working at once. Returns whether it changed. */
   async deactivate (id: number): Promise<boolean> {
     return await users.deactivateUser(this.#db, id, Date.now())
+  }
+
+  /**
+   * Lets a deactivated user log in again. The tokens they held when deactivated stay dead: they
+   * are deleted in the same transaction, so that reactivating never brings back a session that
+   * was stopped. Returns whether the user was deactivated.
+   */
+  async reactivate (id: number): Promise<boolean> {
+    return await this.#db.transaction().execute(async (trx) => {
+      if (!(await users.reactivateUser(trx, id))) return false
+      await this.#tokenService.deleteAllWithin(trx, String(id))
+      return true
+    })
+  }
+
+  /**
+   * Deletes a user and every token of theirs, in one transaction. Returns how many tokens went
+   * with them, or `undefined` when there is no such user.
+   */
+  async delete (id: number): Promise<number | undefined> {
+    return await this.#db.transaction().execute(async (trx) => {
+      if (!(await users.deleteUser(trx, id))) return undefined
+      return await this.#tokenService.deleteAllWithin(trx, String(id))
+    })
   }
 
   async byUsername (username: string): Promise<UserRow | undefined> {
