@@ -84,11 +84,20 @@ export function buildOutputs (source: string): string[] {
   return [`${base}.js`, `${base}.d.ts`, `${base}.js.map`]
 }
 
-/** Sources whose compiled `.js` is missing or older than them: `dist` is not the current code. */
+/** What the incremental build (`tsc -b`) records of its last run: rewritten by every build that looked at newer sources. */
+const BUILD_INFO = 'dist/tsconfig.build.tsbuildinfo'
+
+/**
+ * Sources whose compiled `.js` is missing, or older than them and than the last build: `dist` is
+ * not the current code. (The build leaves an output alone when its source was touched but not
+ * changed, and records that it looked in `BUILD_INFO`.)
+ */
 export function staleBuild (): string[] {
+  const info = join(ROOT, BUILD_INFO)
+  const lastBuild = existsSync(info) ? statSync(info).mtimeMs : 0
   return buildSources().filter((source) => {
     const output = join(ROOT, buildOutputs(source)[0]!)
-    return !existsSync(output) || statSync(output).mtimeMs < statSync(join(ROOT, source)).mtimeMs
+    return !existsSync(output) || Math.max(statSync(output).mtimeMs, lastBuild) < statSync(join(ROOT, source)).mtimeMs
   })
 }
 
