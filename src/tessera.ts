@@ -49,7 +49,7 @@ export function createTessera ({ database, settings, log, users, passwordCost }:
     return { settings, events, database, tokens, users, builtinUsers: undefined, format }
   }
   const builtinUsers = new BuiltinUsers({
-    db: database.kysely, namedQuery: database.namedQuery, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit, cost: passwordCost }), events, log
+    database, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit, cost: passwordCost }), events, log
   })
   const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true })
   builtinUsers.useTokens(tokens)

@@ -42,14 +42,15 @@ export interface TokenLookup {
   readonly cacheOffReason: string | undefined
   /**
    * Records a use of a token (`lastUsedAt`, and its slid expiry) without making the request wait:
-   * where offered (SQLite), the uses of one event-loop turn are written in one transaction, and the
-   * cache stays valid across that commit (see `SqliteTokenLookup`). `onError` hears of a write
+   * the uses of one event-loop turn are written together after it (on SQLite in one transaction,
+   * across which the cache stays valid: see `SqliteTokenLookup`). `onError` hears of a write
    * the database refused; the use is then simply not recorded.
    */
-  recordUse?: (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, onError: (error: unknown) => void) => void
+  recordUse: (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, onError: (error: unknown) => void) => void
   /** Writes the uses recorded so far now (before reading them back, as a list of sessions does). */
-  flushUses?: () => void
-  close: () => void
+  flushUses: () => void | Promise<void>
+  /** Writes the uses still waiting, then lets go of what the lookup holds. */
+  close: () => void | Promise<void>
 }
 
 /** The columns of a `TokenRecord`, for both dialects' lookups. */
@@ -83,7 +84,7 @@ export function createTokenLookup (options: LookupOptions): TokenLookup {
   return new SqliteTokenLookup(options.sqlite, options.file, sql, options.cacheSize)
 }
 
-interface PendingUse {
+export interface PendingUse {
   record: TokenRecord
   lastUsedAt: number
   expiresAt: number | null
@@ -221,6 +222,7 @@ class SqliteTokenLookup implements TokenLookup {
   }
 
   close (): void {
+    this.#writeUses()
     this.#signal?.close()
     this.#signal = null
   }

@@ -77,11 +77,6 @@ export async function deleteSubjectTokens (db: Db, subject: string, keepId?: str
   return Number(result.numDeletedRows)
 }
 
-/** Records a use of the token and, for sliding expiry, its new expiry. */
-export async function touchToken (db: Db, id: string, lastUsedAt: number, expiresAt: number | null): Promise<void> {
-  await db.updateTable('tessera_tokens').set({ last_used_at: lastUsedAt, expires_at: expiresAt }).where('id', '=', id).execute()
-}
-
 /**
  * Deletes up to `limit` tokens that expired before `now`; returns how many. Batches keep each
  * write transaction short, so that logins and the hot path never wait long behind a sweep.

@@ -132,7 +132,7 @@ export class TokenService<User> {
    */
   async issue (user: User, options: IssueOptions): Promise<IssuedToken> {
     const { issued, announce } = options.transaction === undefined
-      ? await this.#db.transaction().execute(async (trx) => await this.issueWithin(trx, user, options))
+      ? await this.#database.transact(async (trx) => await this.issueWithin(trx, user, options))
       : await this.issueWithin(options.transaction, user, options)
     announce()
     return issued
@@ -227,7 +227,7 @@ export class TokenService<User> {
     const known = this.#usersOfRecords?.get(record)
     // A copy of a kept user: a handler may add to its request's user, which must not reach the next request.
     const user = known === undefined ? await this.#findUser(record) : { ...known }
-    if (this.#isTouchDue(record, now)) await this.#touch(record, now)
+    if (this.#isTouchDue(record, now)) this.#touch(record, now)
     return {
       user,
       token: {
@@ -259,7 +259,7 @@ export class TokenService<User> {
    * Best effort: if the database cannot take the write (locked by a long purge, say), the request
    * still succeeds on the token's current expiry, and the next use tries again.
    */
-  async #touch (record: TokenRecord, now: number): Promise<void> {
+  #touch (record: TokenRecord, now: number): void {
     const { autoRefresh, tokenTtl, autoRefreshMaxTtl } = this.#settings
     const ttl = record.ttl ?? tokenTtl
     let expiresAt = record.expiresAt
@@ -268,26 +268,20 @@ export class TokenService<User> {
       expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, record.createdAt + autoRefreshMaxTtl)
     }
     const couldNot = (error: unknown): void => this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
-    const lookup = this.#database.tokenLookup
-    // SQLite: written with the other uses of this turn, after the request is answered.
-    if (lookup.recordUse !== undefined) return lookup.recordUse(record, now, expiresAt, couldNot)
-    try {
-      await tokens.touchToken(this.#db, record.id, now, expiresAt)
-    } catch (error) {
-      couldNot(error)
-    }
+    // Written with the other uses of this turn, after the request is answered.
+    this.#database.tokenLookup.recordUse(record, now, expiresAt, couldNot)
   }
 
   /** Deletes a token that was presented after its expiry. */
   async #expire (record: TokenRecord): Promise<void> {
-    if (await tokens.deleteToken(this.#db, record.id) !== undefined) {
+    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, record.id)) !== undefined) {
       this.#emit('tokenExpired', { subject: record.subject, tokenId: record.id })
     }
   }
 
   /** Revokes the token a request was made with (`POST /auth/logout`). */
   async logout (token: AuthToken): Promise<void> {
-    if (await tokens.deleteToken(this.#db, token.id, token.subject) !== undefined) {
+    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, token.id, token.subject)) !== undefined) {
       this.#emit('logout', { subject: token.subject, tokenId: token.id })
     }
   }
@@ -297,7 +291,7 @@ export class TokenService<User> {
    * was revoked.
    */
   async revoke (tokenId: string, options: WriteOptions & { subject?: string } = {}): Promise<boolean> {
-    const subject = await tokens.deleteToken(this.#writer(options), tokenId, options.subject)
+    const subject = await this.#write(options, async (trx) => await tokens.deleteToken(trx, tokenId, options.subject))
     if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason: 'revoked' })
     return subject !== undefined
   }
@@ -307,7 +301,7 @@ export class TokenService<User> {
    * when the application disables a user, `await app.tessera.tokens.revokeAll(String(user.id))`.
    */
   async revokeAll (subject: string, options: WriteOptions & { except?: string } = {}): Promise<number> {
-    const revoked = await tokens.deleteSubjectTokens(this.#writer(options), subject, options.except)
+    const revoked = await this.#write(options, async (trx) => await tokens.deleteSubjectTokens(trx, subject, options.except))
     if (options.except === undefined) this.#emit('logoutAll', { subject, revoked })
     else this.#emit('logoutOthers', { subject, keptTokenId: options.except, revoked })
     return revoked
@@ -321,7 +315,7 @@ export class TokenService<User> {
   /** The subject's live sessions, newest first. */
   async list (subject: string): Promise<Session[]> {
     // The uses of this turn (the listing request's own among them) are shown as made.
-    this.#database.tokenLookup.flushUses?.()
+    await this.#database.tokenLookup.flushUses()
     const rows = await tokens.listLiveTokens(this.#db, subject, Date.now())
     return rows.map((row) => ({
       id: row.id,
@@ -349,8 +343,10 @@ export class TokenService<User> {
     }
   }
 
-  #writer (options: WriteOptions): Kysely<Tables> {
-    return (options.transaction as Kysely<Tables> | undefined) ?? this.#db
+  /** Runs a write in the caller's transaction, or else in one of its own (committed with this turn's others). */
+  async #write<T> (options: WriteOptions, write: (trx: Kysely<Tables>) => Promise<T>): Promise<T> {
+    if (options.transaction !== undefined) return await write(options.transaction as Kysely<Tables>)
+    return await this.#database.transact(write)
   }
 
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {
