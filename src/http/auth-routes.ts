@@ -9,6 +9,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
+import type { ClientContext } from '../tokens/service.js'
 import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
 import { CredentialsChangedError } from '../users/builtin/store.js'
 import type { TesseraUser } from '../users/builtin/user.js'
@@ -82,6 +83,11 @@ export async function asClient<T> (request: FastifyRequest, work: () => Promise<
   return await onBehalfOf(byClientAddress(request), work)
 }
 
+/** The client a change comes from, as the activity log records it. */
+export function clientOf (request: FastifyRequest): ClientContext {
+  return { address: request.ip, userAgent: request.headers['user-agent'] }
+}
+
 /** The device label of a new session: the one the client named, else one derived from its User-Agent. */
 export function deviceOf (request: FastifyRequest, named: string | undefined): string {
   return named ?? deviceFromUserAgent(request.headers['user-agent'])
@@ -121,9 +127,10 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
       const credentials = credentialsOf(request)
       if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
 
-      const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password))
+      const client = clientOf(request)
+      const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password, client))
       if (user === null || user === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
-      const options = { device: deviceOf(request, request.body.device) }
+      const options = { device: deviceOf(request, request.body.device), ...client }
       if (builtinUsers === undefined) return { user: show(user), ...(await tokens.issue(user, options)) }
       try {
         return { user: show(user), ...(await builtinUsers.logIn(user as TesseraUser, options)) }
@@ -144,7 +151,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
     onRequest: protect
   }, async (request, reply) => {
-    await tokens.logout(request.authToken!)
+    await tokens.logout(request.authToken!, clientOf(request))
     return reply.code(204).send(null)
   })
 
@@ -152,7 +159,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
-    await tokens.revokeAll(request.authToken!.subject)
+    await tokens.revokeAll(request.authToken!.subject, clientOf(request))
     return reply.code(204).send(null)
   })
 
@@ -161,7 +168,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     const { subject, id } = request.authToken!
-    await tokens.revokeAll(subject, { except: id })
+    await tokens.revokeAll(subject, { except: id, ...clientOf(request) })
     return reply.code(204).send(null)
   })
 }

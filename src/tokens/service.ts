@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
+import type { ActivityDetails, ActivityLog, ActivityType } from '../activity/log.js'
 import type { Database } from '../db/database.js'
 import type { AppUser } from '../index.js'
 import type { Tables } from '../db/schema.js'
@@ -67,9 +68,23 @@ export class TokenLimitError extends Error {
  */
 export type Transaction = Kysely<any>
 
-export interface IssueOptions {
+/**
+ * Where a change comes from, as the activity log records it: the client's address (the one the
+ * rate limits see) and User-Agent. Absent for changes made from the command line.
+ */
+export interface ClientContext {
+  address?: string | undefined
+  userAgent?: string | undefined
+}
+
+export interface IssueOptions extends ClientContext {
   /** A label for the session, shown in lists of sessions. */
   device: string
+  /**
+   * How the activity log names this issue: `login` (the default: a person signing in on a
+   * device) or `token_created` (a personal access token, a token made with the CLI).
+   */
+  recordAs?: 'login' | 'token_created'
   /** Overrides the configured TTL for this token, in ms; `null`: never expires. */
   ttl?: number | null
   /** What it may do (default: the configured default scopes, `*` unless set). */
@@ -78,7 +93,7 @@ export interface IssueOptions {
   transaction?: Transaction
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends ClientContext {
   transaction?: Transaction
 }
 
@@ -91,6 +106,8 @@ export interface TokenServiceDeps<User> {
   format: TokenFormat
   events: TesseraEmitter
   log: FastifyBaseLogger
+  /** Where the changes made here are recorded for the subject to read back. */
+  activity: ActivityLog
   /**
    * Whether the user found for a cached token may be kept with it. True only for a store whose
    * users live in tessera's own database (the built-in one): the token cache empties on every
@@ -107,6 +124,7 @@ export class TokenService<User> {
   readonly #format: TokenFormat
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
+  readonly #activity: ActivityLog
   /** Users found for cached token records; they go when the record leaves the cache. */
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
 
@@ -118,6 +136,7 @@ export class TokenService<User> {
     this.#format = deps.format
     this.#events = deps.events
     this.#log = deps.log
+    this.#activity = deps.activity
     this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
   }
 
@@ -163,6 +182,7 @@ export class TokenService<User> {
       if (live >= limit) {
         if (this.#settings.tokenLimitPolicy === 'refuse') throw new TokenLimitError(limit)
         evicted = await tokens.deleteLeastRecentlyUsed(trx, subject, live - limit + 1, now)
+        await this.#activity.recordMany(trx, subject, evicted.map((tokenId) => ({ type: 'session_evicted', tokenId })), now)
       }
     }
     const token = this.#format.generate()
@@ -184,6 +204,9 @@ export class TokenService<User> {
       ttl_ms: expiresAt === null ? null : ttl,
       scopes: scopes.join(' ')
     })
+    await this.#activity.record(trx, subject, options.recordAs ?? 'login', {
+      tokenId, device: options.device, ip: options.address, userAgent: options.userAgent
+    }, now)
     return { token, tokenId, expiry: toIso(expiresAt), scopes, evicted }
   }
 
@@ -280,10 +303,13 @@ export class TokenService<User> {
   }
 
   /** Revokes the token a request was made with (`POST /auth/logout`). */
-  async logout (token: AuthToken): Promise<void> {
-    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, token.id, token.subject)) !== undefined) {
-      this.#emit('logout', { subject: token.subject, tokenId: token.id })
-    }
+  async logout (token: AuthToken, client: ClientContext = {}): Promise<void> {
+    const revoked = await this.#database.transact(async (trx) => {
+      const subject = await tokens.deleteToken(trx, token.id, token.subject)
+      if (subject !== undefined) await this.#record(trx, subject, 'logout', client, { tokenId: token.id, device: token.device })
+      return subject !== undefined
+    })
+    if (revoked) this.#emit('logout', { subject: token.subject, tokenId: token.id })
   }
 
   /**
@@ -291,7 +317,11 @@ export class TokenService<User> {
    * was revoked.
    */
   async revoke (tokenId: string, options: WriteOptions & { subject?: string } = {}): Promise<boolean> {
-    const subject = await this.#write(options, async (trx) => await tokens.deleteToken(trx, tokenId, options.subject))
+    const subject = await this.#write(options, async (trx) => {
+      const owner = await tokens.deleteToken(trx, tokenId, options.subject)
+      if (owner !== undefined) await this.#record(trx, owner, 'session_revoked', options, { tokenId })
+      return owner
+    })
     if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason: 'revoked' })
     return subject !== undefined
   }
@@ -301,7 +331,12 @@ export class TokenService<User> {
    * when the application disables a user, `await app.tessera.tokens.revokeAll(String(user.id))`.
    */
   async revokeAll (subject: string, options: WriteOptions & { except?: string } = {}): Promise<number> {
-    const revoked = await this.#write(options, async (trx) => await tokens.deleteSubjectTokens(trx, subject, options.except))
+    const revoked = await this.#write(options, async (trx) => {
+      const count = await tokens.deleteSubjectTokens(trx, subject, options.except)
+      await this.#record(trx, subject, options.except === undefined ? 'logout_all' : 'logout_others', options,
+        { tokenId: options.except ?? null })
+      return count
+    })
     if (options.except === undefined) this.#emit('logoutAll', { subject, revoked })
     else this.#emit('logoutOthers', { subject, keptTokenId: options.except, revoked })
     return revoked
@@ -328,7 +363,8 @@ export class TokenService<User> {
   }
 
   /**
-   * Deletes every expired token, in batches of `batchSize`, and returns how many.
+   * Deletes every expired token, in batches of `batchSize`, and returns how many; then the
+   * activity log's entries older than `activityRetention`.
    * `onBatch` is told the running total after each batch (the CLI shows progress with it).
    */
   async sweep (options: { batchSize?: number, onBatch?: (deleted: number) => void } = {}): Promise<number> {
@@ -339,14 +375,20 @@ export class TokenService<User> {
       const deleted = await tokens.deleteExpiredBatch(this.#db, now, batchSize)
       total += deleted
       if (deleted > 0) options.onBatch?.(total)
-      if (deleted < batchSize) return total
+      if (deleted < batchSize) break
     }
+    await this.#activity.sweep(now - this.#settings.activityRetention)
+    return total
   }
 
   /** Runs a write in the caller's transaction, or else in one of its own (committed with this turn's others). */
   async #write<T> (options: WriteOptions, write: (trx: Kysely<Tables>) => Promise<T>): Promise<T> {
     if (options.transaction !== undefined) return await write(options.transaction as Kysely<Tables>)
     return await this.#database.transact(write)
+  }
+
+  async #record (trx: Kysely<Tables>, subject: string, type: ActivityType, client: ClientContext, details: ActivityDetails): Promise<void> {
+    await this.#activity.record(trx, subject, type, { ...details, ip: client.address, userAgent: client.userAgent })
   }
 
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {

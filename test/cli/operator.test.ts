@@ -57,6 +57,9 @@ t.test('user set-password takes the password from stdin, and revokes every token
   t.equal(await loginStatus(app, 'carol', PASSWORD), 401, 'the old password is dead')
   t.equal(await loginStatus(app, 'carol', NEW_PASSWORD), 200, 'the new one works (its final newline dropped)')
 
+  const activity = JSON.parse((await cli(['user', 'activity', 'carol', '--json'])).stdout) as Array<{ type: string, ip: string | null }>
+  t.match(activity[0], { type: 'password_changed', ip: null }, "in the user's activity log, without an address: the CLI made it")
+
   const flagged = await cli(['user', 'set-password', 'carol', '--password-stdin'], { input: PASSWORD })
   t.equal(flagged.code, 0, '--password-stdin is accepted, as for user create')
   t.equal(await loginStatus(app, 'carol', PASSWORD), 200)
@@ -99,6 +102,8 @@ t.test('user reactivate lets a deactivated user log in again; the tokens of befo
   t.equal(result.stdout, 'reactivated user frank\n')
   t.equal(await loginStatus(app, 'frank', PASSWORD), 200, 'logs in again')
   t.equal((await me(app, issued.token)).statusCode, 401, 'a session stopped by the deactivation does not come back')
+  const activity = JSON.parse((await cli(['user', 'activity', 'frank', '--json'])).stdout) as Array<{ type: string }>
+  t.same(activity.slice(0, 3).map((entry) => entry.type), ['login', 'user_reactivated', 'user_deactivated'], 'in the activity log')
 
   const again = await cli(['user', 'reactivate', 'frank'])
   t.equal(again.code, 0)
@@ -115,9 +120,12 @@ t.test('user delete removes the user and their tokens; a script must say --yes',
   assertFails(t, await cli(['user', 'delete', 'grace']), 2, /refusing to delete a user without confirmation: stdin is not a terminal; pass --yes/)
   t.equal((await me(app, issued.token)).statusCode, 200, 'refused: nothing deleted')
 
+  const subject = String(issued.user.id)
+  t.ok((await app.tessera.activity.page(subject)).events.length > 0, 'the user has an activity log')
   const result = await cli(['user', 'delete', 'grace', '--yes'])
   t.equal(result.code, 0, result.stderr)
   t.equal(result.stdout, 'deleted user grace and 2 tokens\n')
+  t.same((await app.tessera.activity.page(subject)).events, [], 'their activity log (addresses, User-Agents) went with them')
   t.equal((await me(app, issued.token)).statusCode, 401, 'the tokens went with the user')
   t.equal(await loginStatus(app, 'grace', PASSWORD), 401)
   assertFails(t, await cli(['user', 'show', 'grace']), 1, /no user named "grace"/)
