@@ -58,7 +58,9 @@ t.test('user set-password takes the password from stdin, and revokes every token
   t.equal(await loginStatus(app, 'carol', NEW_PASSWORD), 200, 'the new one works (its final newline dropped)')
 
   const activity = JSON.parse((await cli(['user', 'activity', 'carol', '--json'])).stdout) as Array<{ type: string, ip: string | null }>
-  t.match(activity[0], { type: 'password_changed', ip: null }, "in the user's activity log, without an address: the CLI made it")
+  t.same(activity.map((entry) => entry.type), ['login', 'login_failed', 'password_changed', 'login', 'login'],
+    "in the user's activity log: the two logins, the change, a login with the old password refused, one with the new")
+  t.equal(activity[2]?.ip, null, 'the change without an address: the CLI made it')
 
   const flagged = await cli(['user', 'set-password', 'carol', '--password-stdin'], { input: PASSWORD })
   t.equal(flagged.code, 0, '--password-stdin is accepted, as for user create')
