@@ -59,17 +59,17 @@ async function findUser (users: BuiltinUsers, username: string) {
   return row
 }
 
-/** A password from stdin: typed at a prompt without echo on a terminal, else piped (one final newline dropped). */
 /** The user, created with a random password nobody is told when there is none (`token create --create-user`). */
 async function findOrCreateUser (io: Io, users: BuiltinUsers, username: string) {
   const existing = await users.byUsername(username)
   if (existing !== undefined) return existing
   const created = await users.create({ username, password: generatePassword() })
   if (created !== undefined) note(io, `created user ${created.username} (id ${created.id}), with a password nobody knows`)
-  // Created meanwhile by another process, when `create` found the name taken.
+  // Read back either way: `create` finds the name taken when another process made the user meanwhile.
   return await findUser(users, username)
 }
 
+/** A password from stdin: typed at a prompt without echo on a terminal, else piped (one final newline dropped). */
 async function passwordFromStdin (io: Io, username: string, label = '--password-stdin'): Promise<string> {
   const text = io.stdin.isTTY === true
     ? await readHiddenLine(io, `Password for ${username}: `)
