@@ -87,6 +87,9 @@ const REQUEST_ID_HEADER = {
   schema: { type: 'string' }
 }
 
+/** Answers given before any route is chosen (by the client error handler), so without a request id. */
+const ANSWERED_BEFORE_ROUTING = new Set(['408', '431'])
+
 type JsonObject = Record<string, unknown>
 
 const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -130,12 +133,14 @@ export function shapeDocument<T extends JsonObject> (document: T, options: { req
         }
       }
       delete operation[OPTIONAL_BODY]
-      for (const response of Object.values(isObject(operation.responses) ? operation.responses : {})) {
+      for (const [status, response] of Object.entries(isObject(operation.responses) ? operation.responses : {})) {
         if (!isObject(response)) continue
         for (const media of Object.values(isObject(response.content) ? response.content : {})) {
           if (isObject(media)) media.schema = plainReference(media.schema)
         }
-        if (options.requestIds === true) response.headers = { 'X-Request-Id': REQUEST_ID_HEADER, ...(isObject(response.headers) ? response.headers : {}) }
+        if (options.requestIds === true && !ANSWERED_BEFORE_ROUTING.has(status)) {
+          response.headers = { 'X-Request-Id': REQUEST_ID_HEADER, ...(isObject(response.headers) ? response.headers : {}) }
+        }
       }
     }
   }

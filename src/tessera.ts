@@ -13,7 +13,7 @@ import type { MetricsSink } from './metrics/sink.js'
 import type { TesseraSettings } from './settings.js'
 import { TokenFormat } from './tokens/format.js'
 import { TokenService } from './tokens/service.js'
-import { Passwords } from './users/builtin/passwords.js'
+import { Passwords, type PasswordCost } from './users/builtin/passwords.js'
 import { BuiltinUsers } from './users/builtin/store.js'
 import type { TesseraUser } from './users/builtin/user.js'
 import type { UserStore } from './users/store.js'
@@ -45,9 +45,11 @@ export interface TesseraParts {
   users?: UserStore<AppUser> | undefined
   /** Metrics to report to (the service's, with `TESSERA_METRICS=true`); none by default. */
   metrics?: MetricsSink | undefined
+  /** The built-in store's argon2 cost; `test` only for the test kit, which the plugin checks (src/testing/grant.ts). */
+  passwordCost?: PasswordCost
 }
 
-export function createTessera ({ database, settings, log, users, metrics }: TesseraParts): Tessera {
+export function createTessera ({ database, settings, log, users, metrics, passwordCost }: TesseraParts): Tessera {
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
   const activity = new ActivityLog(database.kysely)
@@ -59,6 +61,7 @@ export function createTessera ({ database, settings, log, users, metrics }: Tess
   }
   const passwords = new Passwords({
     queueLimit: settings.argon2QueueLimit,
+    cost: passwordCost,
     ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
   const builtinUsers = new BuiltinUsers({ database, passwords, events, log, activity })

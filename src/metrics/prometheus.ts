@@ -10,7 +10,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { databaseErrorKind } from '../db/errors.js'
 import { LIMIT_NAMES, type LimitName } from '../http/rate-limits.js'
-import { AUTH_FAILURES, type AuthFailure } from '../tokens/failures.js'
+import { AUTH_FAILURES, REVOCATION_REASON_LIST, type AuthFailure } from '../tokens/failures.js'
 import type { MeteredParts, MetricsSink } from './sink.js'
 
 /** A login's outcome, by the status it was answered with. */
@@ -23,8 +23,8 @@ const LOGIN_OUTCOMES: Record<number, string> = {
   503: 'unavailable'
 }
 
-/** Why tokens stop working, by the event that says so. */
-const REVOCATION_REASONS = ['logout', 'logout_all', 'logout_others', 'revoked', 'evicted', 'expired', 'password_changed'] as const
+/** Why tokens stop working: how they were revoked, or that they expired (presented past their expiry). */
+const ENDINGS = [...REVOCATION_REASON_LIST, 'expired'] as const
 
 /** Seconds: tessera answers a token in well under a millisecond, a login in tens of milliseconds. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
@@ -72,12 +72,12 @@ export class PrometheusMetrics implements MetricsSink {
     })
     this.#revoked = new Counter({
       name: 'tessera_tokens_revoked_total',
-      help: 'Tokens that stopped working, by reason: logout, logout_all, logout_others, revoked (a session, by id), ' +
-        'evicted (token limit), expired (presented after its expiry), password_changed',
+      help: 'Tokens that stopped working, by reason: how they were revoked (logout, logout_all, logout_others, revoked, ' +
+        'password_changed, evicted, user_deactivated), or expired (presented after its expiry)',
       labelNames: ['reason'],
       registers
     })
-    for (const reason of REVOCATION_REASONS) this.#revoked.inc({ reason }, 0)
+    for (const reason of ENDINGS) this.#revoked.inc({ reason }, 0)
 
     this.#rateLimitRefusals = new Counter({
       name: 'tessera_rate_limit_refusals_total',

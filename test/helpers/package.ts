@@ -6,8 +6,8 @@
  * and `staleBuild()` says when that build is older than the sources.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The repository root (the package). */
@@ -29,13 +29,15 @@ export interface RunOptions {
 }
 
 /**
- * The environment without the `npm_*` variables that `npm test` sets (`npm_config_local_prefix`
- * among them): an npm started with them would act on this repository, not on the consumer.
+ * The environment a consumer has: without the `npm_*` variables that `npm test` sets
+ * (`npm_config_local_prefix` among them: an npm started with them would act on this repository,
+ * not on the consumer), nor tap's (`TAP*`, `_TAPJS_*`, and `NODE_OPTIONS`, which loads tap's
+ * process tracking): a test runner started with them would take this repository's configuration.
  */
 function cleanEnvironment (extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(name)) env[name] = value
+    if (!/^(npm_|TAP|_TAPJS_|NODE_OPTIONS$)/i.test(name)) env[name] = value
   }
   return { ...env, ...extra }
 }
@@ -84,20 +86,28 @@ export function buildOutputs (source: string): string[] {
   return [`${base}.js`, `${base}.d.ts`, `${base}.js.map`]
 }
 
+/** What the incremental builds (`tsc -b`) record of their last run: rewritten by every build that looked at newer sources. */
+const BUILD_INFO = 'dist/tsconfig.build.tsbuildinfo'
+const CLIENT_BUILD_INFO = 'packages/client/tsconfig.tsbuildinfo'
+
 /** The client's one source, which the client package builds into `packages/client/dist`. */
 export const CLIENT_SOURCE = 'src/client/index.ts'
 
-function olderThan (output: string, source: string): boolean {
-  return !existsSync(join(ROOT, output)) || statSync(join(ROOT, output)).mtimeMs < statSync(join(ROOT, source)).mtimeMs
+/**
+ * Whether `output` is missing, or older than `source` and than the last build (the build leaves an
+ * output alone when its source was touched but not changed, and records that it looked in its build info).
+ */
+function staleOutput (output: string, source: string, buildInfo: string): boolean {
+  const info = join(ROOT, buildInfo)
+  const lastBuild = existsSync(info) ? statSync(info).mtimeMs : 0
+  const compiled = join(ROOT, output)
+  return !existsSync(compiled) || Math.max(statSync(compiled).mtimeMs, lastBuild) < statSync(join(ROOT, source)).mtimeMs
 }
 
-/**
- * Sources whose compiled `.js` is missing or older than them: `dist` (or the client package's
- * `dist`) is not the current code.
- */
+/** Sources whose build is not the current code: in `dist`, or in the client package's `dist`. */
 export function staleBuild (): string[] {
-  const stale = buildSources().filter((source) => olderThan(buildOutputs(source)[0]!, source))
-  if (olderThan('packages/client/dist/index.js', CLIENT_SOURCE)) stale.push(`${CLIENT_SOURCE} (packages/client/dist)`)
+  const stale = buildSources().filter((source) => staleOutput(buildOutputs(source)[0]!, source, BUILD_INFO))
+  if (staleOutput('packages/client/dist/index.js', CLIENT_SOURCE, CLIENT_BUILD_INFO)) stale.push(`${CLIENT_SOURCE} (packages/client/dist)`)
   return stale
 }
 
@@ -130,4 +140,32 @@ export async function packDryRun (directory = ROOT): Promise<PackResult> {
 export async function packInto (destination: string, directory = ROOT): Promise<string> {
   const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: directory })
   return join(destination, parsePack(stdout).filename)
+}
+
+/** The version of better-sqlite3 installed in `directory`. */
+function sqliteVersionIn (directory: string): string {
+  return (JSON.parse(readFileSync(join(directory, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { version: string }).version
+}
+
+/**
+ * Installs the tarball into the project at `directory` (its package.json's dependencies too), as a
+ * consumer installs it, but with --ignore-scripts: better-sqlite3's install script compiles the
+ * native addon from source when no prebuilt binary can be downloaded (about 2 minutes here), far
+ * too slow for a test. It is pinned to the project's own version instead, and the project's
+ * compiled addon (same version, same Node) is copied in. @node-rs/argon2 needs no script: its
+ * binary is an optional platform package. --prefer-offline: the npm cache answers whatever it
+ * already holds.
+ */
+export async function installTarball (directory: string, tarball: string): Promise<void> {
+  const version = sqliteVersionIn(ROOT)
+  await runOk('npm', [
+    'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `better-sqlite3@${version}`
+  ], { cwd: directory })
+  const installed = sqliteVersionIn(directory)
+  if (installed !== version) {
+    throw new Error(`the consumer got better-sqlite3 ${installed}, the project has ${version}: the addon cannot be copied`)
+  }
+  const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'
+  mkdirSync(join(directory, dirname(addon)), { recursive: true })
+  copyFileSync(join(ROOT, addon), join(directory, addon))
 }
