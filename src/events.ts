@@ -26,6 +26,8 @@ export interface TesseraEvents {
   logoutOthers: [{ subject: string, keptTokenId: string, revoked: number }]
   /** One session was revoked by id: by its owner, by the CLI, or evicted to make room under the token limit. */
   sessionRevoked: [{ subject: string, tokenId: string, reason: 'revoked' | 'evicted' }]
+  /** A session was given a new device label by its owner (`PATCH /auth/tokens/:id`, `tokens.rename`). */
+  sessionRenamed: [{ subject: string, tokenId: string, device: string }]
   /** An expired token was presented and deleted. (The periodic sweep does not emit one per row.) */
   tokenExpired: [{ subject: string, tokenId: string }]
   /** A built-in user's password was changed; every other token of the user was revoked. */

@@ -24,6 +24,7 @@ import { openDatabase, type Database } from './db/database.js'
 import { NotMigratedError, migrateToLatest, pendingMigrations } from './db/migrate.js'
 import authRoutes, { usernameTried, type AuthRouteOptions } from './http/auth-routes.js'
 import { createAuthenticate } from './http/authenticate.js'
+import { allowOrigins } from './http/cors.js'
 import { answerError } from './http/errors.js'
 import { limitBy } from './http/rate-limits.js'
 import { requireScopes, type ScopeHook } from './http/scopes.js'
@@ -146,6 +147,9 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     // tessera's shape for every error of its routes, whatever handler the application set for its own.
     scope.setErrorHandler(answerError)
     await scope.register(sensible)
+    // Before the routes' own hooks: a preflight is answered before any authentication, and every
+    // answer to an allowed origin, a 401 or a 429 included, carries its CORS headers.
+    await allowOrigins(scope, settings.corsOrigins)
     const authenticate = scope.getDecorator<typeof scope.authenticate>(authenticateDecorator)
     const protect = [authenticate, limitBy(scope, {
       name: 'token', rate: settings.tokenRateLimit, what: 'requests with this token', key: (request) => request.authToken!.id

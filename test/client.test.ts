@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import {
   TesseraClient, TesseraError, type ChangePasswordInput, type IssuedToken, type LoginInput, type RegisterInput,
-  type Session, type TesseraUser, type CreateTokenInput, type CreatedToken, type Introspection
+  type Session, type TesseraUser, type CreateTokenInput, type CreatedToken, type Introspection, type Me
 } from '../src/client/index.js'
 import type * as schemas from '../src/http/schemas.js'
 import { PASSWORD, buildTestApp, type TestContext } from './helpers/app.js'
@@ -19,8 +19,10 @@ const typesMatchTheSchemas: [
   Same<ChangePasswordInput, Static<typeof schemas.ChangePasswordBody>>,
   Same<CreateTokenInput, Static<typeof schemas.CreateTokenBody>>,
   Same<CreatedToken, Static<typeof schemas.CreatedToken>>,
-  Same<Introspection, Static<typeof schemas.Introspection>>
-] = [true, true, true, true, true, true, true, true, true]
+  Same<Introspection, Static<typeof schemas.Introspection>>,
+  Same<Me, Static<ReturnType<typeof schemas.userSchemas<typeof schemas.User>>['MeResponse']>>,
+  Same<{ device: string }, Static<typeof schemas.RenameTokenBody>>
+] = [true, true, true, true, true, true, true, true, true, true, true]
 void typesMatchTheSchemas
 
 /** The real service, listening on a free port, with one protected route of "the application". */

@@ -9,6 +9,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
+import { toIso } from '../time.js'
+import type { AuthToken, IssueOptions } from '../tokens/service.js'
 import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
 import { CredentialsChangedError } from '../users/builtin/store.js'
 import type { TesseraUser } from '../users/builtin/user.js'
@@ -82,9 +84,30 @@ export async function asClient<T> (request: FastifyRequest, work: () => Promise<
   return await onBehalfOf(byClientAddress(request), work)
 }
 
-/** The device label of a new session: the one the client named, else one derived from its User-Agent. */
-export function deviceOf (request: FastifyRequest, named: string | undefined): string {
-  return named ?? deviceFromUserAgent(request.headers['user-agent'])
+/**
+ * Where a new session comes from: its device label (the one the client named, else one derived
+ * from its User-Agent: an empty or blank name counts as none), the client's address (as the rate
+ * limits see it, through `TESSERA_TRUST_PROXY`) and its User-Agent.
+ */
+export function newSession (request: FastifyRequest, named: string | undefined): Pick<IssueOptions, 'device' | 'address' | 'userAgent'> {
+  const userAgent = request.headers['user-agent']
+  return {
+    device: named === undefined || named.trim() === '' ? deviceFromUserAgent(userAgent) : named,
+    address: request.ip,
+    userAgent
+  }
+}
+
+/** What `GET /auth/me` shows of the token making the request. */
+function currentSession (token: AuthToken) {
+  return {
+    id: token.id,
+    device: token.device,
+    createdAt: new Date(token.createdAt).toISOString(),
+    expiry: toIso(token.expiresAt),
+    lastUsedAt: toIso(token.lastUsedAt),
+    scopes: token.scopes
+  }
 }
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, protectedBy, userDecorator, limitByUsername }) => {
@@ -123,7 +146,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
       const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password))
       if (user === null || user === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
-      const options = { device: deviceOf(request, request.body.device) }
+      const options = newSession(request, request.body.device)
       if (builtinUsers === undefined) return { user: show(user), ...(await tokens.issue(user, options)) }
       try {
         return { user: show(user), ...(await builtinUsers.logIn(user as TesseraUser, options)) }
@@ -136,9 +159,14 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   }
 
   fastify.get('/me', {
-    schema: { summary: 'The user the token belongs to', tags: ['auth'], security: [{ token: [] }], response: { 200: MeResponse, ...authErrors } },
+    schema: {
+      summary: 'The user the token belongs to, and the session of that token (its id, its expiry as this request left it)',
+      tags: ['auth'],
+      security: [{ token: [] }],
+      response: { 200: MeResponse, ...authErrors }
+    },
     onRequest: protect
-  }, async (request) => ({ user: show(userOf(request)) }))
+  }, async (request) => ({ user: show(userOf(request)), session: currentSession(request.authToken!) }))
 
   fastify.post('/logout', {
     schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },

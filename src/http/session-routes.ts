@@ -1,14 +1,14 @@
 /**
  * `/auth/tokens`: the caller's sessions (one per token), minting a personal access token for a
- * script, and revoking one session. All of them need the scope `sessions`.
+ * script, renaming one session, and revoking one. All of them need the scope `sessions`.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
 import type { AppUser } from '../index.js'
 import { parseOptionalDuration } from '../settings.js'
 import { missingScopes } from '../tokens/scopes.js'
-import type { AuthRouteOptions } from './auth-routes.js'
-import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, Session, TokenIdParams, scopedErrors } from './schemas.js'
+import { newSession, type AuthRouteOptions } from './auth-routes.js'
+import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, RenameTokenBody, Session, TokenIdParams, scopedErrors } from './schemas.js'
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy, userDecorator }) => {
   const { tokens } = fastify.tessera
@@ -46,8 +46,27 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     const lifetime = ttl === undefined ? undefined : parseOptionalDuration(ttl)
     if (lifetime === undefined && ttl !== undefined) throw fastify.httpErrors.badRequest(`ttl: ${JSON.stringify(ttl)} is not a duration`)
     const user = (request as unknown as Record<string, AppUser>)[userDecorator]!
-    const issued = await tokens.issue(user, lifetime === undefined ? { device, scopes } : { device, scopes, ttl: lifetime })
-    return await reply.code(201).send({ ...issued, device })
+    const options = { ...newSession(request, device), scopes }
+    const issued = await tokens.issue(user, lifetime === undefined ? options : { ...options, ttl: lifetime })
+    return await reply.code(201).send({ ...issued, device: options.device })
+  })
+
+  fastify.patch('/tokens/:id', {
+    schema: {
+      summary: 'Rename one of the caller\'s sessions (give it a device label a person recognises)',
+      tags: ['sessions'],
+      security: [{ token: ['sessions'] }],
+      params: TokenIdParams,
+      body: RenameTokenBody,
+      response: { 200: Session, 400: ErrorResponse, 404: ErrorResponse, ...scopedErrors }
+    },
+    onRequest: withSessions
+  }, async (request) => {
+    const { id: currentId, subject } = request.authToken!
+    // Another user's session answers exactly like one that does not exist.
+    const renamed = await tokens.rename(request.params.id, request.body.device, { subject })
+    if (renamed === undefined) throw fastify.httpErrors.notFound('No such session.')
+    return { ...renamed, current: renamed.id === currentId }
   })
 
   fastify.delete('/tokens/:id', {

@@ -1,6 +1,6 @@
 /**
  * The token service: issue, verify, revoke one, revoke all of a subject, list a subject's
- * sessions, sweep. It knows subjects (opaque string ids) and asks the user store for the user
+ * sessions, rename one, sweep. It knows subjects (opaque string ids) and asks the user store for the user
  * behind one; it never reads a user row itself. The routes, the CLI and an embedding application
  * (`app.tessera.tokens`) all go through it; it owns the rules (token limit, expiry, sliding
  * refresh) and emits the events.
@@ -10,7 +10,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { AppUser } from '../index.js'
-import type { Tables } from '../db/schema.js'
+import type { Tables, TokenRow } from '../db/schema.js'
+import { normalizeAddress } from '../http/client-address.js'
+import { sessionUserAgent } from '../http/device.js'
+import { deviceProblem } from '../http/schemas.js'
 import { emitSafely, type TesseraEmitter, type TesseraEventName, type TesseraEvents } from '../events.js'
 import type { TesseraSettings } from '../settings.js'
 import { toIso } from '../time.js'
@@ -36,7 +39,10 @@ export interface AuthToken {
   id: string
   subject: string
   createdAt: number
+  /** Its expiry as this use left it (slid, with auto-refresh); `null`: never. */
   expiresAt: number | null
+  /** Its last recorded use: this one, when this use was recorded; `null`: never recorded. */
+  lastUsedAt: number | null
   device: string
   /** What it may do, sorted (`['*']`: everything); see `app.requireScopes`. */
   scopes: string[]
@@ -50,6 +56,12 @@ export interface Session {
   expiry: string | null
   lastUsedAt: string | null
   scopes: string[]
+  /** The client address it was issued to; `null`: unknown (the CLI, or a token older than this record). */
+  createdIp: string | null
+  /** The client address of its last recorded use; `null`: unknown, or never used. */
+  lastUsedIp: string | null
+  /** The User-Agent it was issued to (at most 512 characters); `null`: unknown. */
+  userAgent: string | null
 }
 
 /** A login refused because the subject holds `limit` live tokens and the policy is `refuse`. */
@@ -74,12 +86,25 @@ export interface IssueOptions {
   ttl?: number | null
   /** What it may do (default: the configured default scopes, `*` unless set). */
   scopes?: readonly string[]
+  /**
+   * The client's address (e.g. `request.ip`), shown in the list of sessions; anything that is not
+   * an IP address is recorded as unknown.
+   */
+  address?: string | null | undefined
+  /** The client's User-Agent, shown in the list of sessions (cut to 512 characters). */
+  userAgent?: string | null | undefined
   /** Write inside this transaction (the caller commits); events then fire before that commit. */
   transaction?: Transaction
 }
 
 export interface WriteOptions {
   transaction?: Transaction
+}
+
+/** About the use of a token being verified. */
+export interface UseOptions {
+  /** The client's address (e.g. `request.ip`), recorded as the session's `lastUsedIp` with `lastUsedAt`. */
+  address?: string | undefined
 }
 
 const SWEEP_BATCH_SIZE = 1000
@@ -182,7 +207,10 @@ export class TokenService<User> {
       expires_at: expiresAt,
       last_used_at: null,
       ttl_ms: expiresAt === null ? null : ttl,
-      scopes: scopes.join(' ')
+      scopes: scopes.join(' '),
+      created_ip: addressOf(options.address),
+      last_used_ip: null,
+      user_agent: sessionUserAgent(options.userAgent)
     })
     return { token, tokenId, expiry: toIso(expiresAt), scopes, evicted }
   }
@@ -197,11 +225,12 @@ export class TokenService<User> {
   /**
    * The user and token behind a raw token, or `null` for anything that is not a live token of a
    * user the store still returns. For transports other than HTTP requests (websockets, queues).
-   * A use like a request's: it records `lastUsedAt` and slides the expiry.
+   * A use like a request's: it records `lastUsedAt` (and `options.address` as `lastUsedIp`) and
+   * slides the expiry.
    */
-  async verify (rawToken: string): Promise<{ user: User, token: AuthToken } | null> {
+  async verify (rawToken: string, options: UseOptions = {}): Promise<{ user: User, token: AuthToken } | null> {
     try {
-      return await this.resolve(rawToken)
+      return await this.resolve(rawToken, options)
     } catch (error) {
       if (error instanceof AuthenticationError) return null
       throw error
@@ -210,10 +239,10 @@ export class TokenService<User> {
 
   /**
    * The request path after the header: prefix and checksum → SHA-256 digest → one indexed lookup
-   * → expiry → the user store → `lastUsedAt` (at most once per `minRefreshInterval`).
+   * → expiry → the user store → `lastUsedAt` and `lastUsedIp` (at most once per `minRefreshInterval`).
    * @throws {AuthenticationError} saying why the token is refused.
    */
-  async resolve (rawToken: string): Promise<{ user: User, token: AuthToken }> {
+  async resolve (rawToken: string, options: UseOptions = {}): Promise<{ user: User, token: AuthToken }> {
     if (!this.#format.isWellFormed(rawToken)) throw new AuthenticationError('malformed')
 
     const record = await this.#database.tokenLookup.find(tokenDigest(rawToken))
@@ -227,14 +256,16 @@ export class TokenService<User> {
     const known = this.#usersOfRecords?.get(record)
     // A copy of a kept user: a handler may add to its request's user, which must not reach the next request.
     const user = known === undefined ? await this.#findUser(record) : { ...known }
-    if (this.#isTouchDue(record, now)) await this.#touch(record, now)
+    const touched = this.#isTouchDue(record, now)
+    const expiresAt = touched ? await this.#touch(record, now, options.address) : record.expiresAt
     return {
       user,
       token: {
         id: record.id,
         subject: record.subject,
         createdAt: record.createdAt,
-        expiresAt: record.expiresAt,
+        expiresAt,
+        lastUsedAt: touched ? now : record.lastUsedAt,
         device: record.device,
         scopes: scopesOf(record.scopes)
       }
@@ -254,12 +285,12 @@ export class TokenService<User> {
   }
 
   /**
-   * Writes `lastUsedAt` and, with auto-refresh, slides the expiry by the token's own lifetime
-   * (never past the max TTL).
+   * Writes `lastUsedAt` (and the address, when known) and, with auto-refresh, slides the expiry by
+   * the token's own lifetime (never past the max TTL); returns that expiry.
    * Best effort: if the database cannot take the write (locked by a long purge, say), the request
    * still succeeds on the token's current expiry, and the next use tries again.
    */
-  async #touch (record: TokenRecord, now: number): Promise<void> {
+  async #touch (record: TokenRecord, now: number, address: string | undefined): Promise<number | null> {
     const { autoRefresh, tokenTtl, autoRefreshMaxTtl } = this.#settings
     const ttl = record.ttl ?? tokenTtl
     let expiresAt = record.expiresAt
@@ -269,13 +300,18 @@ export class TokenService<User> {
     }
     const couldNot = (error: unknown): void => this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
     const lookup = this.#database.tokenLookup
+    const lastUsedIp = addressOf(address)
     // SQLite: written with the other uses of this turn, after the request is answered.
-    if (lookup.recordUse !== undefined) return lookup.recordUse(record, now, expiresAt, couldNot)
+    if (lookup.recordUse !== undefined) {
+      lookup.recordUse(record, now, expiresAt, lastUsedIp, couldNot)
+      return expiresAt
+    }
     try {
-      await tokens.touchToken(this.#db, record.id, now, expiresAt)
+      await tokens.touchToken(this.#db, record.id, now, expiresAt, lastUsedIp)
     } catch (error) {
       couldNot(error)
     }
+    return expiresAt
   }
 
   /** Deletes a token that was presented after its expiry. */
@@ -323,14 +359,27 @@ export class TokenService<User> {
     // The uses of this turn (the listing request's own among them) are shown as made.
     this.#database.tokenLookup.flushUses?.()
     const rows = await tokens.listLiveTokens(this.#db, subject, Date.now())
-    return rows.map((row) => ({
-      id: row.id,
-      device: row.device,
-      createdAt: new Date(row.created_at).toISOString(),
-      expiry: toIso(row.expires_at),
-      lastUsedAt: toIso(row.last_used_at),
-      scopes: scopesOf(row.scopes)
-    }))
+    return rows.map(sessionOf)
+  }
+
+  /**
+   * Gives a live session a new device label and returns it; with `subject`, only if it is that
+   * subject's. `undefined` when there is no such live session.
+   *
+   * ```ts
+   * await app.tessera.tokens.rename(tokenId, 'Work phone', { subject: String(user.id) })
+   * ```
+   * @throws {TypeError} for a label that is not 1 to 128 printable characters.
+   */
+  async rename (tokenId: string, device: string, options: WriteOptions & { subject?: string } = {}): Promise<Session | undefined> {
+    const problem = deviceProblem(device)
+    if (problem !== undefined) throw new TypeError(`device: ${problem}`)
+    // The uses of this turn are written first, so that the session comes back as they left it.
+    this.#database.tokenLookup.flushUses?.()
+    const row = await tokens.renameToken(this.#writer(options), tokenId, device, { subject: options.subject, now: Date.now() })
+    if (row === undefined) return undefined
+    this.#emit('sessionRenamed', { subject: row.subject, tokenId, device })
+    return sessionOf(row)
   }
 
   /**
@@ -355,5 +404,24 @@ export class TokenService<User> {
 
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {
     emitSafely(this.#events, this.#log, event, ...payload)
+  }
+}
+
+/** A client address as a session records it; `null` when unknown or not an IP address. */
+function addressOf (address: string | null | undefined): string | null {
+  return address === null || address === undefined ? null : normalizeAddress(address)
+}
+
+function sessionOf (row: TokenRow): Session {
+  return {
+    id: row.id,
+    device: row.device,
+    createdAt: new Date(row.created_at).toISOString(),
+    expiry: toIso(row.expires_at),
+    lastUsedAt: toIso(row.last_used_at),
+    scopes: scopesOf(row.scopes),
+    createdIp: row.created_ip,
+    lastUsedIp: row.last_used_ip,
+    userAgent: row.user_agent
   }
 }
