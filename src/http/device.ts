@@ -98,9 +98,9 @@ interface Product {
   version: string | undefined
 }
 
-/** The User-Agent's first product token (`name/version`, the version optional). */
+/** The User-Agent's first product token (`name/version`, the version optional), whole: up to a space, a comment or the end. */
 function firstProduct (ua: string): Product | undefined {
-  const match = /^([\w.%-]{1,40})(?:\/([\w.-]{1,20}))?/.exec(ua)
+  const match = /^([\w.%-]{1,40})(?:\/([\w.+-]{1,20}))?(?=[\s(]|$)/.exec(ua)
   if (match === null) return undefined
   return { name: decodeName(match[1]!), version: match[2] }
 }
