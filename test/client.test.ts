@@ -93,6 +93,22 @@ t.test('login, listTokens, revokeToken, logoutOthers, logout, logoutAll', async 
   t.equal((await rejection(t, b.me())).status, 401, 'every device is logged out')
 })
 
+t.test('whoami shows the session of the client\'s token; renameToken renames a session; the new session fields', async (t) => {
+  const baseUrl = await listening(t)
+  const phone = new TesseraClient({ baseUrl, headers: { 'user-agent': 'MyApp/2.3.1 CFNetwork/1410.0.3 Darwin/22.6.0' } })
+  const issued = await phone.register({ username: 'ivan', password: PASSWORD })
+  const { user, session } = await phone.whoami()
+  t.same(user, issued.user)
+  t.match(session, { id: issued.tokenId, device: 'MyApp 2.3.1 (iOS app)', expiry: issued.expiry, scopes: ['*'] })
+  t.type(session.lastUsedAt, 'string')
+
+  const renamed = await phone.renameToken(issued.tokenId, 'Ivan\'s iPhone')
+  t.match(renamed, { id: issued.tokenId, device: 'Ivan\'s iPhone', current: true, createdIp: '127.0.0.1', lastUsedIp: '127.0.0.1', userAgent: 'MyApp/2.3.1 CFNetwork/1410.0.3 Darwin/22.6.0' })
+  t.same((await phone.listTokens())[0], renamed, 'as listTokens shows it')
+  t.match(await rejection(t, phone.renameToken('00000000-0000-4000-8000-000000000000', 'x')), { status: 404, message: 'No such session.' })
+  t.match(await rejection(t, phone.renameToken(issued.tokenId, '')), { status: 400 })
+})
+
 t.test('changePassword keeps this token and revokes the others', async (t) => {
   const baseUrl = await listening(t)
   const client = new TesseraClient({ baseUrl })
