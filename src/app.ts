@@ -121,7 +121,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(sensible)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
-  const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize })
+  const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
   app.addHook('onClose', async () => await database.close())
   const health = new DatabaseHealth(async () => await sql`SELECT 1`.execute(database.kysely), { now: options.now })
   // Before the plugin, so that its routes have it: an outage any request runs into makes the next probe ask.

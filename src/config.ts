@@ -26,6 +26,8 @@ export interface Config {
   dbPoolSize: number
   /** Most credentials the SQLite token cache holds; 0 turns it off (ignored on PostgreSQL). */
   tokenCacheSize: number
+  /** SQLite: the writes of one event-loop turn share one commit (ignored on PostgreSQL). */
+  groupCommit: boolean
   /** Apply pending migrations before listening. */
   migrateOnStart: boolean
   settings: TesseraSettings
@@ -112,6 +114,7 @@ export const VARIABLES = {
   },
   TESSERA_DB_POOL_SIZE: { default: '10', expected: 'a whole number from 1 to 1000', parse: integer(1, 1000) },
   TESSERA_TOKEN_CACHE_SIZE: { default: String(DEFAULT_TOKEN_CACHE_SIZE), expected: 'a whole number from 0 to 10000000', parse: integer(0, 10_000_000) },
+  TESSERA_GROUP_COMMIT: { default: 'true', expected: 'true or false', parse: boolean },
   TESSERA_MIGRATE_ON_START: { default: 'true', expected: 'true or false', parse: boolean },
   TESSERA_TOKEN_TTL: {
     default: formatDuration(DEFAULT_SETTINGS.tokenTtl),
@@ -216,6 +219,7 @@ export function loadConfig (env: Env = process.env): Config {
     trustProxy: v.TESSERA_TRUST_PROXY,
     dbPoolSize: v.TESSERA_DB_POOL_SIZE,
     tokenCacheSize: v.TESSERA_TOKEN_CACHE_SIZE,
+    groupCommit: v.TESSERA_GROUP_COMMIT,
     migrateOnStart: v.TESSERA_MIGRATE_ON_START,
     settings: {
       tokenTtl: v.TESSERA_TOKEN_TTL,

@@ -47,7 +47,7 @@ export function createTessera ({ database, settings, log, users }: TesseraParts)
     return { settings, events, database, tokens, users, builtinUsers: undefined, format }
   }
   const builtinUsers = new BuiltinUsers({
-    db: database.kysely, namedQuery: database.namedQuery, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log
+    database, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log
   })
   const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true })
   builtinUsers.useTokens(tokens)

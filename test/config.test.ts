@@ -13,6 +13,9 @@ t.test('defaults', async (t) => {
   t.same(config.settings, { ...DEFAULT_SETTINGS, sweepInterval: 3600_000 })
   t.equal(config.tokenCacheSize, 10_000)
   t.equal(loadConfig({ TESSERA_TOKEN_CACHE_SIZE: '0' }).tokenCacheSize, 0, '0 turns the token cache off')
+  t.equal(config.groupCommit, true)
+  t.equal(loadConfig({ TESSERA_GROUP_COMMIT: 'false' }).groupCommit, false)
+  t.throws(() => loadConfig({ TESSERA_GROUP_COMMIT: 'sometimes' }), /TESSERA_GROUP_COMMIT/)
 })
 
 t.test('durations, none and off', async (t) => {

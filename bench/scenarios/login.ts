@@ -14,8 +14,11 @@ import { BENCH_PASSWORD, seed } from '../seed.js'
 import { assertClean, fixed, interleave, throughput, type ScenarioContext, type ScenarioResult } from '../scenario.js'
 import { startTarget, type Target } from '../target.js'
 
-/** Logins in flight at once: more than libuv's 4 threads, so that the pool is always busy. */
-export const LOGIN_CONCURRENCY = 8
+/**
+ * Logins in flight at once: many more than libuv's 4 threads, so that the pool is always busy and
+ * the logins' token writes arrive together (they share commits: see `db/group-commit.ts`).
+ */
+export const LOGIN_CONCURRENCY = 32
 
 export async function login ({ quick, directory, progress }: ScenarioContext): Promise<ScenarioResult> {
   const users = 200

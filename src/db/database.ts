@@ -12,6 +12,7 @@ import pg from 'pg'
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../settings.js'
 import { createTokenLookup, type TokenLookup } from '../tokens/lookup.js'
 import type { NamedQuery } from '../tokens/postgres-lookup.js'
+import { groupCommit, transactionPerWrite, type Transact } from './group-commit.js'
 import type { Tables } from './schema.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -19,6 +20,11 @@ export type Dialect = 'sqlite' | 'postgres'
 export interface Database {
   readonly kysely: Kysely<Tables>
   readonly dialect: Dialect
+  /**
+   * Runs a write (a login, a logout, a revocation) in a transaction and resolves once it is
+   * durable; on SQLite the writes of one event-loop turn share one commit (`group-commit.ts`).
+   */
+  readonly transact: Transact
   /** The per-request token lookup (prepared once, cached where that can be exact). */
   readonly tokenLookup: TokenLookup
   /** PostgreSQL: runs a named (prepared once per connection) statement, for the per-request queries. */
@@ -38,6 +44,11 @@ export interface DatabaseOptions {
   busyTimeoutMs?: number
   /** Most tokens the SQLite token cache holds (default 10 000); 0 turns the cache off. */
   tokenCacheSize?: number
+  /**
+   * SQLite: whether the writes of one event-loop turn share one commit (default true); false
+   * commits each on its own, one fsync each (ignored on PostgreSQL).
+   */
+  groupCommit?: boolean
 }
 
 /**
@@ -50,7 +61,7 @@ export interface DatabaseOptions {
  * ```
  */
 export function openDatabase (source: string | SQLite.Database | pg.Pool, options: DatabaseOptions = {}): Database {
-  const cacheSize = options.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE
+  const sqliteOptions = { cacheSize: options.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE, groupCommit: options.groupCommit ?? true }
   if (typeof source !== 'string') {
     // Recognised by shape, not `instanceof`: the application's copy of the driver may not be ours.
     if (isSqlite(source)) {
@@ -60,14 +71,14 @@ export function openDatabase (source: string | SQLite.Database | pg.Pool, option
       // transaction still carries tessera's writes when passed as `transaction`.
       const file = mainFile(source)
       return file === undefined
-        ? sqliteDatabase(source, false, cacheSize)
-        : sqliteDatabase(openSqliteFile(file, options.busyTimeoutMs ?? 5000, false), true, cacheSize)
+        ? sqliteDatabase(source, false, sqliteOptions)
+        : sqliteDatabase(openSqliteFile(file, options.busyTimeoutMs ?? 5000, false), true, sqliteOptions)
     }
     if (isPool(source)) return postgresDatabase(source, false, 'the application\'s pg.Pool')
     throw new TypeError('openDatabase: expected a DATABASE_URL, a better-sqlite3 Database or a pg.Pool')
   }
   if (source.startsWith('sqlite:')) {
-    return sqliteDatabase(openSqliteFile(source.slice('sqlite:'.length), options.busyTimeoutMs ?? 5000, true), true, cacheSize)
+    return sqliteDatabase(openSqliteFile(source.slice('sqlite:'.length), options.busyTimeoutMs ?? 5000, true), true, sqliteOptions)
   }
   if (/^postgres(ql)?:\/\//.test(source)) return postgresDatabase(newPool(source, options.poolSize ?? 10), true, describeUrl(source))
   throw new Error(`unsupported DATABASE_URL ${JSON.stringify(describeUrl(source))}: use sqlite:<path> or postgres://…`)
@@ -98,7 +109,7 @@ function openSqliteFile (path: string, busyTimeoutMs: number, mayCreate: boolean
   return sqlite
 }
 
-function sqliteDatabase (sqlite: SQLite.Database, owned: boolean, cacheSize: number): Database {
+function sqliteDatabase (sqlite: SQLite.Database, owned: boolean, { cacheSize, groupCommit: grouped }: { cacheSize: number, groupCommit: boolean }): Database {
   // Kysely closes its database when destroyed: an application's own connection must stay open.
   const kysely = new Kysely<Tables>({
     dialect: new SqliteDialect({ database: owned ? sqlite : { prepare: (text) => sqlite.prepare(text), close: () => {} } })
@@ -108,6 +119,7 @@ function sqliteDatabase (sqlite: SQLite.Database, owned: boolean, cacheSize: num
   return {
     kysely,
     dialect: 'sqlite',
+    transact: grouped ? groupCommit(kysely) : transactionPerWrite(kysely),
     tokenLookup: lookup,
     description: `sqlite:${file ?? ':memory:'}`,
     get cacheOffReason () { return lookup.cacheOffReason },
@@ -224,14 +236,20 @@ function namedQuery (pool: pg.Pool): NamedQuery {
 function postgresDatabase (pool: pg.Pool, owned: boolean, description: string): Database {
   const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: poolForKysely(pool, owned) }) })
   const query = namedQuery(pool)
+  const lookup = createTokenLookup({ dialect: 'postgres', kysely, query })
   return {
     kysely,
     dialect: 'postgres',
+    transact: transactionPerWrite(kysely),
     namedQuery: query,
-    tokenLookup: createTokenLookup({ dialect: 'postgres', kysely, query }),
+    tokenLookup: lookup,
     description,
     cacheOffReason: undefined,
-    close: async () => await kysely.destroy()
+    close: async () => {
+      // The uses recorded but not yet written go first; then the pool.
+      await lookup.close()
+      await kysely.destroy()
+    }
   }
 }
 

@@ -42,15 +42,16 @@ export interface TokenLookup {
   readonly cacheOffReason: string | undefined
   /**
    * Records a use of a token (`lastUsedAt`, its slid expiry, and the client's address unless
-   * `null`) without making the request wait:
-   * where offered (SQLite), the uses of one event-loop turn are written in one transaction, and the
-   * cache stays valid across that commit (see `SqliteTokenLookup`). `onError` hears of a write
+   * `null`: the address recorded before is then kept) without making the request wait:
+   * the uses of one event-loop turn are written together after it (on SQLite in one transaction,
+   * across which the cache stays valid: see `SqliteTokenLookup`). `onError` hears of a write
    * the database refused; the use is then simply not recorded.
    */
-  recordUse?: (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, lastUsedIp: string | null, onError: (error: unknown) => void) => void
+  recordUse: (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, lastUsedIp: string | null, onError: (error: unknown) => void) => void
   /** Writes the uses recorded so far now (before reading them back, as a list of sessions does). */
-  flushUses?: () => void
-  close: () => void
+  flushUses: () => void | Promise<void>
+  /** Writes the uses still waiting, then lets go of what the lookup holds. */
+  close: () => void | Promise<void>
 }
 
 /** The columns of a `TokenRecord`, for both dialects' lookups. */
@@ -84,7 +85,7 @@ export function createTokenLookup (options: LookupOptions): TokenLookup {
   return new SqliteTokenLookup(options.sqlite, options.file, sql, options.cacheSize)
 }
 
-interface PendingUse {
+export interface PendingUse {
   record: TokenRecord
   lastUsedAt: number
   expiresAt: number | null
@@ -223,6 +224,7 @@ class SqliteTokenLookup implements TokenLookup {
   }
 
   close (): void {
+    this.#writeUses()
     this.#signal?.close()
     this.#signal = null
   }

@@ -77,17 +77,6 @@ export async function deleteSubjectTokens (db: Db, subject: string, keepId?: str
   return Number(result.numDeletedRows)
 }
 
-/**
- * Records a use of the token, from `lastUsedIp` (`null`: unknown, and the address recorded before
- * is kept), and, for sliding expiry, its new expiry.
- */
-export async function touchToken (db: Db, id: string, lastUsedAt: number, expiresAt: number | null, lastUsedIp: string | null): Promise<void> {
-  await db.updateTable('tessera_tokens')
-    .set((eb) => ({ last_used_at: lastUsedAt, expires_at: expiresAt, last_used_ip: eb.fn.coalesce(eb.val(lastUsedIp), 'last_used_ip') }))
-    .where('id', '=', id)
-    .execute()
-}
-
 /** Sets a live token's device label, optionally only if it belongs to `subject`; returns the token as it now is. */
 export async function renameToken (db: Db, id: string, device: string, { subject, now }: { subject: string | undefined, now: number }): Promise<TokenRow | undefined> {
   let query = db.updateTable('tessera_tokens').set({ device }).where('id', '=', id).where(live(now))

@@ -1,7 +1,7 @@
 /**
  * The token service: issue, verify, revoke one, revoke all of a subject, list a subject's
- * sessions, rename one, sweep. It knows subjects (opaque string ids) and asks the user store for the user
- * behind one; it never reads a user row itself. The routes, the CLI and an embedding application
+ * sessions, rename one, sweep. It knows subjects (opaque string ids) and asks the user store for
+ * the user behind one; it never reads a user row itself. The routes, the CLI and an embedding application
  * (`app.tessera.tokens`) all go through it; it owns the rules (token limit, expiry, sliding
  * refresh) and emits the events.
  */
@@ -157,7 +157,7 @@ export class TokenService<User> {
    */
   async issue (user: User, options: IssueOptions): Promise<IssuedToken> {
     const { issued, announce } = options.transaction === undefined
-      ? await this.#db.transaction().execute(async (trx) => await this.issueWithin(trx, user, options))
+      ? await this.#database.transact(async (trx) => await this.issueWithin(trx, user, options))
       : await this.issueWithin(options.transaction, user, options)
     announce()
     return issued
@@ -257,7 +257,7 @@ export class TokenService<User> {
     // A copy of a kept user: a handler may add to its request's user, which must not reach the next request.
     const user = known === undefined ? await this.#findUser(record) : { ...known }
     const touched = this.#isTouchDue(record, now)
-    const expiresAt = touched ? await this.#touch(record, now, options.address) : record.expiresAt
+    const expiresAt = touched ? this.#touch(record, now, options.address) : record.expiresAt
     return {
       user,
       token: {
@@ -290,7 +290,7 @@ export class TokenService<User> {
    * Best effort: if the database cannot take the write (locked by a long purge, say), the request
    * still succeeds on the token's current expiry, and the next use tries again.
    */
-  async #touch (record: TokenRecord, now: number, address: string | undefined): Promise<number | null> {
+  #touch (record: TokenRecord, now: number, address: string | undefined): number | null {
     const { autoRefresh, tokenTtl, autoRefreshMaxTtl } = this.#settings
     const ttl = record.ttl ?? tokenTtl
     let expiresAt = record.expiresAt
@@ -299,31 +299,21 @@ export class TokenService<User> {
       expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, record.createdAt + autoRefreshMaxTtl)
     }
     const couldNot = (error: unknown): void => this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
-    const lookup = this.#database.tokenLookup
-    const lastUsedIp = addressOf(address)
-    // SQLite: written with the other uses of this turn, after the request is answered.
-    if (lookup.recordUse !== undefined) {
-      lookup.recordUse(record, now, expiresAt, lastUsedIp, couldNot)
-      return expiresAt
-    }
-    try {
-      await tokens.touchToken(this.#db, record.id, now, expiresAt, lastUsedIp)
-    } catch (error) {
-      couldNot(error)
-    }
+    // Written with the other uses of this turn, after the request is answered.
+    this.#database.tokenLookup.recordUse(record, now, expiresAt, addressOf(address), couldNot)
     return expiresAt
   }
 
   /** Deletes a token that was presented after its expiry. */
   async #expire (record: TokenRecord): Promise<void> {
-    if (await tokens.deleteToken(this.#db, record.id) !== undefined) {
+    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, record.id)) !== undefined) {
       this.#emit('tokenExpired', { subject: record.subject, tokenId: record.id })
     }
   }
 
   /** Revokes the token a request was made with (`POST /auth/logout`). */
   async logout (token: AuthToken): Promise<void> {
-    if (await tokens.deleteToken(this.#db, token.id, token.subject) !== undefined) {
+    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, token.id, token.subject)) !== undefined) {
       this.#emit('logout', { subject: token.subject, tokenId: token.id })
     }
   }
@@ -333,7 +323,7 @@ export class TokenService<User> {
    * was revoked.
    */
   async revoke (tokenId: string, options: WriteOptions & { subject?: string } = {}): Promise<boolean> {
-    const subject = await tokens.deleteToken(this.#writer(options), tokenId, options.subject)
+    const subject = await this.#write(options, async (trx) => await tokens.deleteToken(trx, tokenId, options.subject))
     if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason: 'revoked' })
     return subject !== undefined
   }
@@ -343,7 +333,7 @@ export class TokenService<User> {
    * when the application disables a user, `await app.tessera.tokens.revokeAll(String(user.id))`.
    */
   async revokeAll (subject: string, options: WriteOptions & { except?: string } = {}): Promise<number> {
-    const revoked = await tokens.deleteSubjectTokens(this.#writer(options), subject, options.except)
+    const revoked = await this.#write(options, async (trx) => await tokens.deleteSubjectTokens(trx, subject, options.except))
     if (options.except === undefined) this.#emit('logoutAll', { subject, revoked })
     else this.#emit('logoutOthers', { subject, keptTokenId: options.except, revoked })
     return revoked
@@ -357,7 +347,7 @@ export class TokenService<User> {
   /** The subject's live sessions, newest first. */
   async list (subject: string): Promise<Session[]> {
     // The uses of this turn (the listing request's own among them) are shown as made.
-    this.#database.tokenLookup.flushUses?.()
+    await this.#database.tokenLookup.flushUses()
     const rows = await tokens.listLiveTokens(this.#db, subject, Date.now())
     return rows.map(sessionOf)
   }
@@ -375,8 +365,8 @@ export class TokenService<User> {
     const problem = deviceProblem(device)
     if (problem !== undefined) throw new TypeError(`device: ${problem}`)
     // The uses of this turn are written first, so that the session comes back as they left it.
-    this.#database.tokenLookup.flushUses?.()
-    const row = await tokens.renameToken(this.#writer(options), tokenId, device, { subject: options.subject, now: Date.now() })
+    await this.#database.tokenLookup.flushUses()
+    const row = await this.#write(options, async (trx) => await tokens.renameToken(trx, tokenId, device, { subject: options.subject, now: Date.now() }))
     if (row === undefined) return undefined
     this.#emit('sessionRenamed', { subject: row.subject, tokenId, device })
     return sessionOf(row)
@@ -398,8 +388,10 @@ export class TokenService<User> {
     }
   }
 
-  #writer (options: WriteOptions): Kysely<Tables> {
-    return (options.transaction as Kysely<Tables> | undefined) ?? this.#db
+  /** Runs a write in the caller's transaction, or else in one of its own (committed with this turn's others). */
+  async #write<T> (options: WriteOptions, write: (trx: Kysely<Tables>) => Promise<T>): Promise<T> {
+    if (options.transaction !== undefined) return await write(options.transaction as Kysely<Tables>)
+    return await this.#database.transact(write)
   }
 
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {

@@ -21,7 +21,7 @@ t.test('unknown user, deactivated user and wrong password each cost exactly one 
   t.teardown(() => database.close())
   await migrateToLatest(database.kysely)
   const passwords = new CountingPasswords()
-  const users = new BuiltinUsers({ db: database.kysely, passwords, events: new TesseraEmitter(), log: Fastify().log })
+  const users = new BuiltinUsers({ database, passwords, events: new TesseraEmitter(), log: Fastify().log })
   await users.create({ username: 'erin', password: PASSWORD })
   await users.create({ username: 'frank', password: PASSWORD })
   await database.kysely.updateTable('tessera_users').set({ deactivated_at: Date.now() }).where('username_key', '=', 'frank').execute()

@@ -52,7 +52,13 @@ t.test('a mistyped token is refused without a database lookup', async (t) => {
   const format = new TokenFormat('tsr_')
   const token = format.generate()
   const digests: string[] = []
-  const tokenLookup: TokenLookup = { find: (digest) => { digests.push(digest); return undefined }, cacheOffReason: undefined, close: () => {} }
+  const tokenLookup: TokenLookup = {
+    find: (digest) => { digests.push(digest); return undefined },
+    recordUse: () => {},
+    flushUses: () => {},
+    cacheOffReason: undefined,
+    close: () => {}
+  }
   const tokens = new TokenService<TesseraUser>({
     database: { tokenLookup, kysely: undefined } as unknown as Database,
     settings: DEFAULT_SETTINGS,

@@ -6,9 +6,10 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { CompiledQuery, type Kysely } from 'kysely'
+import type { Database } from '../../db/database.js'
+import type { Transact } from '../../db/group-commit.js'
 import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
 import { batchPerTurn } from '../../db/turn-batch.js'
-import type { NamedQuery } from '../../tokens/postgres-lookup.js'
 import { emitSafely, type TesseraEmitter } from '../../events.js'
 import type { IssueOptions, IssuedToken, TokenService } from '../../tokens/service.js'
 import type { UserStore } from '../store.js'
@@ -43,6 +44,7 @@ interface FoundRow {
 
 export class BuiltinUsers implements UserStore<TesseraUser> {
   readonly #db: Kysely<Tables>
+  readonly #transact: Transact
   readonly #passwords: Passwords
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
@@ -53,9 +55,10 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   /** Set once the token service exists: the two need each other. */
   #tokens?: TokenService<TesseraUser>
 
-  constructor (deps: { db: Kysely<Tables>, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger, namedQuery?: NamedQuery | undefined }) {
-    this.#db = deps.db
-    const namedQuery = deps.namedQuery
+  constructor (deps: { database: Database, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger }) {
+    this.#db = deps.database.kysely
+    this.#transact = deps.database.transact
+    const namedQuery = deps.database.namedQuery
     if (namedQuery !== undefined) {
       this.#findBatched = batchPerTurn(async (ids: number[]) => {
         const { rows } = await namedQuery({ name: 'tessera_user_lookup', text: FIND_MANY, values: [ids] })
@@ -67,7 +70,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     this.#passwords = deps.passwords
     this.#events = deps.events
     this.#log = deps.log
-    this.#findQuery = deps.db
+    this.#findQuery = this.#db
       .selectFrom('tessera_users')
       .select(['id', 'username', 'email', 'created_at'])
       .where('id', '=', 0)
@@ -136,7 +139,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
    */
   async logIn (user: TesseraUser, options: IssueOptions): Promise<IssuedToken> {
     const verifiedHash = this.#verifiedHashes.get(user)
-    const { issued, announce } = await this.#db.transaction().execute(async (trx) => {
+    const { issued, announce } = await this.#transact(async (trx) => {
       await users.recordLogin(trx, user.id, Date.now())
       const row = await users.findUserById(trx, user.id)
       if (row === undefined || row.deactivated_at !== null || (verifiedHash !== undefined && row.password_hash !== verifiedHash)) {
@@ -160,7 +163,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   /** Creates a user and their first token in one transaction; `undefined` when the username is taken. */
   async register (input: NewUser, options: IssueOptions): Promise<({ user: TesseraUser } & IssuedToken) | undefined> {
     const newUser = await this.#newUserRow(input)
-    const created = await this.#db.transaction().execute(async (trx) => {
+    const created = await this.#transact(async (trx) => {
       const row = await users.insertUser(trx, { ...newUser, last_login_at: newUser.created_at })
       if (row === undefined) return undefined
       const user = toTesseraUser(row)
@@ -183,7 +186,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     const subject = this.idOf(user)
     // Replaced only if still the hash the current password was checked against: of two concurrent
     // changes exactly one wins, and the other finds its current password no longer current.
-    const revoked = await this.#db.transaction().execute(async (trx) => {
+    const revoked = await this.#transact(async (trx) => {
       if (!(await users.replacePasswordHash(trx, user.id, row.password_hash, passwordHash))) return undefined
       return await this.#tokenService.deleteAllWithin(trx, subject, keptTokenId)
     })
