@@ -151,6 +151,7 @@ export const VARIABLES = {
     parse: (t: string) => (TOKEN_PREFIX_PATTERN.test(t) ? t : undefined)
   },
   TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration },
+  TESSERA_ACTIVITY_RETENTION: { default: '90d', expected: DURATION_FORMS, parse: parseDuration },
   TESSERA_DEFAULT_SCOPES: {
     default: '*',
     expected: 'a comma-separated list of scopes (1 to 64 characters of a-z 0-9 _ . : -), or *',
@@ -233,6 +234,7 @@ export function loadConfig (env: Env = process.env): Config {
       tokenLimitPolicy: v.TESSERA_TOKEN_LIMIT_POLICY,
       tokenPrefix: v.TESSERA_TOKEN_PREFIX,
       sweepInterval: v.TESSERA_SWEEP_INTERVAL,
+      activityRetention: v.TESSERA_ACTIVITY_RETENTION,
       defaultScopes: v.TESSERA_DEFAULT_SCOPES,
       rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS,
       argon2QueueLimit: v.TESSERA_ARGON2_QUEUE_LIMIT,

@@ -29,6 +29,7 @@ import { answerError } from './http/errors.js'
 import { limitBy } from './http/rate-limits.js'
 import { requireScopes, type ScopeHook } from './http/scopes.js'
 import introspectionRoutes from './http/introspection-routes.js'
+import activityRoutes from './http/activity-routes.js'
 import sessionRoutes from './http/session-routes.js'
 import type { AppUser } from './index.js'
 import { noStore } from './http/security-headers.js'
@@ -168,6 +169,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     }
     await scope.register(authRoutes, routeOptions)
     await scope.register(sessionRoutes, routeOptions)
+    await scope.register(activityRoutes, routeOptions)
     await scope.register(introspectionRoutes, routeOptions)
     if (core.builtinUsers !== undefined) await scope.register(builtinRoutes, { ...routeOptions, builtinUsers: core.builtinUsers })
   }, { prefix: routePrefix })

@@ -37,6 +37,8 @@ export interface TesseraSettings {
   tokenPrefix: string
   /** How often expired tokens are swept from the table, in ms; `null`: never (they still die when presented). */
   sweepInterval: number | null
+  /** How long the activity log keeps an entry, in ms; older entries go with the token sweep. */
+  activityRetention: number
   /** The scopes of the tokens that `POST /auth/register` and `POST /auth/login` issue (`*`: every scope). */
   defaultScopes: readonly string[]
   /**
@@ -80,6 +82,7 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenLimitPolicy: 'refuse',
   tokenPrefix: 'tsr_',
   sweepInterval: 60 * 60 * 1000,
+  activityRetention: 90 * 24 * 60 * 60 * 1000,
   defaultScopes: Object.freeze(['*']),
   rateLimitMaxKeys: 100_000,
   argon2QueueLimit: DEFAULT_ARGON2_QUEUE_LIMIT,
@@ -171,6 +174,7 @@ export function settingsProblems (settings: TesseraSettings): string[] {
   positive(settings.autoRefreshMaxTtl, 'autoRefreshMaxTtl', true)
   positive(settings.minRefreshInterval, 'minRefreshInterval', false)
   positive(settings.sweepInterval, 'sweepInterval', true)
+  positive(settings.activityRetention, 'activityRetention', false)
   positive(settings.tokenLimitPerUser, 'tokenLimitPerUser', true)
   if (!(Number.isSafeInteger(settings.rateLimitMaxKeys) && settings.rateLimitMaxKeys > 0)) {
     problems.push('rateLimitMaxKeys must be a positive whole number')

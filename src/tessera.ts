@@ -5,6 +5,7 @@
  * command line follows the same rules, and emits the same events, as one made over HTTP.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { ActivityLog } from './activity/log.js'
 import type { Database } from './db/database.js'
 import { TesseraEmitter } from './events.js'
 import type { AppUser } from './index.js'
@@ -21,6 +22,8 @@ export interface Tessera {
   readonly settings: Readonly<TesseraSettings>
   readonly events: TesseraEmitter
   readonly database: Database
+  /** Each subject's security events, as they read them back. */
+  readonly activity: ActivityLog
   /** Issue, verify, revoke, list and sweep tokens. */
   readonly tokens: TokenService<AppUser>
   /** The user store in use: the application's own, or the built-in one. */
@@ -42,20 +45,22 @@ export interface TesseraParts {
 export function createTessera ({ database, settings, log, users }: TesseraParts): Tessera {
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
+  const activity = new ActivityLog(database.kysely)
   if (users !== undefined) {
-    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log })
-    return { settings, events, database, tokens, users, builtinUsers: undefined, format }
+    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, activity })
+    return { settings, events, database, activity, tokens, users, builtinUsers: undefined, format }
   }
   const builtinUsers = new BuiltinUsers({
-    database, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log
+    database, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log, activity
   })
-  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, usersInDatabase: true })
+  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true })
   builtinUsers.useTokens(tokens)
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.
   return {
     settings,
     events,
     database,
+    activity,
     tokens: tokens as unknown as TokenService<AppUser>,
     users: builtinUsers as unknown as UserStore<AppUser>,
     builtinUsers,

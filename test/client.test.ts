@@ -123,6 +123,22 @@ t.test('changePassword keeps this token and revokes the others', async (t) => {
   await new TesseraClient({ baseUrl }).login({ username: 'carol', password: 'a new password' })
 })
 
+t.test('activity pages through the log, newest first', async (t) => {
+  const baseUrl = await listening(t)
+  const client = new TesseraClient({ baseUrl })
+  await client.register({ username: 'dora', password: PASSWORD, device: 'laptop' })
+  await new TesseraClient({ baseUrl }).login({ username: 'dora', password: PASSWORD, device: 'phone' })
+  await client.logoutOthers()
+  const first = await client.activity({ limit: 2 })
+  t.same(first.events.map((event) => event.type), ['logout_others', 'login'])
+  t.equal(first.events[1]!.device, 'phone')
+  t.type(first.next, 'string')
+  const rest = await client.activity({ limit: 2, before: first.next! })
+  t.same(rest.events.map((event) => event.device), ['laptop'])
+  t.equal(rest.next, null)
+  t.equal((await client.activity()).events.length, 3)
+})
+
 t.test('a token from elsewhere (the CLI, an environment variable) is used as given', async (t) => {
   const baseUrl = await listening(t)
   const { token } = await new TesseraClient({ baseUrl }).register({ username: 'dave', password: PASSWORD })

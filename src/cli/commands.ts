@@ -3,6 +3,7 @@
  * `index.ts` parses the command line against these and maps failures to exit codes.
  */
 import { randomBytes } from 'node:crypto'
+import { ACTIVITY_PAGE_DEFAULT, ACTIVITY_PAGE_MAX } from '../activity/log.js'
 import { toTesseraUser } from '../users/builtin/user.js'
 import type { BuiltinUsers } from '../users/builtin/store.js'
 import { DURATION_FORMS, parseOptionalDuration } from '../settings.js'
@@ -184,6 +185,29 @@ export const COMMANDS: Command[] = [
     }
   },
   {
+    name: ['user', 'activity'],
+    args: ['username'],
+    options: {
+      json: JSON_OPTION,
+      limit: { type: 'string', value: 'n', description: `Most entries, newest first (default ${ACTIVITY_PAGE_DEFAULT}, at most ${ACTIVITY_PAGE_MAX})` }
+    },
+    summary: "Show a user's activity log: logins, failed logins, logouts, revocations, password changes",
+    run: async ({ args: { username }, values }, io) => {
+      const text = values.limit as string | undefined
+      const limit = text === undefined ? ACTIVITY_PAGE_DEFAULT : /^\d{1,4}$/.test(text) ? Number(text) : NaN
+      if (!(limit >= 1 && limit <= ACTIVITY_PAGE_MAX)) throw new UsageError(`--limit: ${JSON.stringify(text)} is not a whole number from 1 to ${ACTIVITY_PAGE_MAX}`)
+      await withTessera(io, async ({ users, tessera }) => {
+        const row = await findUser(users, username)
+        const { events } = await tessera.activity.page(String(row.id), { limit })
+        if (values.json === true) return writeLine(io.stdout, JSON.stringify(events, null, 2))
+        if (events.length === 0) return writeLine(io.stdout, `no activity recorded for ${row.username}`)
+        writeLine(io.stdout, table(['when', 'what', 'device', 'address', 'token'], events.map((event) => [
+          shortTime(event.at), event.type, event.device ?? '-', event.ip ?? '-', event.tokenId ?? '-'
+        ])))
+      })
+    }
+  },
+  {
     name: ['token', 'create'],
     args: ['username'],
     options: {
@@ -221,7 +245,7 @@ export const COMMANDS: Command[] = [
         const { TokenLimitError } = await import('../tokens/service.js')
         try {
           const issued = await tessera.tokens.issue(toTesseraUser(row), {
-            device, ...(ttl === undefined ? {} : { ttl }), ...(scopes === undefined ? {} : { scopes })
+            device, recordAs: 'token_created', ...(ttl === undefined ? {} : { ttl }), ...(scopes === undefined ? {} : { scopes })
           })
           note(io, `token ${issued.tokenId} for ${row.username} on "${device}", expires ${issued.expiry ?? 'never'}:`)
           writeLine(io.stdout, issued.token)

@@ -39,6 +39,18 @@ export interface IssuedToken {
   scopes: string[]
 }
 
+/** One entry of the user's activity log, as `activity` shows it. */
+export interface ActivityEvent {
+  id: string
+  type: 'login' | 'login_failed' | 'logout' | 'logout_all' | 'logout_others' | 'session_revoked' | 'session_evicted' |
+  'session_renamed' | 'token_created' | 'password_changed' | 'user_deactivated' | 'user_reactivated'
+  at: string
+  tokenId: string | null
+  device: string | null
+  ip: string | null
+  userAgent: string | null
+}
+
 /** One of the user's tokens, as `listTokens` shows it. */
 export interface Session {
   id: string
@@ -240,6 +252,18 @@ export class TesseraClient {
   /** Gives one of the user's sessions (by id, from `listTokens`) a new device label; returns it. */
   async renameToken (id: string, device: string): Promise<Session> {
     return await this.#request<Session>('PATCH', `/tokens/${encodeURIComponent(id)}`, { body: { device } })
+  }
+
+  /**
+   * A page of the user's activity log, newest first; pass `next` back as `before` for the next
+   * (older) page, until it is `null`. The client's token needs the scope `sessions`.
+   */
+  async activity (options: { limit?: number, before?: string } = {}): Promise<{ events: ActivityEvent[], next: string | null }> {
+    const query = new URLSearchParams()
+    if (options.limit !== undefined) query.set('limit', String(options.limit))
+    if (options.before !== undefined) query.set('before', options.before)
+    const search = query.toString()
+    return await this.#request('GET', search === '' ? '/activity' : `/activity?${search}`)
   }
 
   /** Revokes one of the user's tokens by id (from `listTokens`). */

@@ -56,13 +56,28 @@ export interface RateLimitsTable {
   hits: number
 }
 
+/** A subject's security events, as they read them back (see src/activity/). */
+export interface ActivityTable {
+  id: Generated<number>
+  subject: string
+  /** One of `ACTIVITY_TYPES`. */
+  type: string
+  at: number
+  token_id: string | null
+  device: string | null
+  ip: string | null
+  user_agent: string | null
+}
+
 export interface Tables {
   tessera_users: UsersTable
   tessera_tokens: TokensTable
   tessera_rate_limits: RateLimitsTable
+  tessera_activity: ActivityTable
 }
 
 export type UserRow = Selectable<UsersTable>
 export type NewUserRow = Insertable<UsersTable>
 export type TokenRow = Selectable<TokensTable>
 export type NewTokenRow = Insertable<TokensTable>
+export type ActivityRow = Selectable<ActivityTable>

@@ -10,7 +10,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
 import { toIso } from '../time.js'
-import type { AuthToken, IssueOptions } from '../tokens/service.js'
+import type { AuthToken, ClientContext } from '../tokens/service.js'
 import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
 import { CredentialsChangedError } from '../users/builtin/store.js'
 import type { TesseraUser } from '../users/builtin/user.js'
@@ -84,18 +84,17 @@ export async function asClient<T> (request: FastifyRequest, work: () => Promise<
   return await onBehalfOf(byClientAddress(request), work)
 }
 
+/** The client a change comes from, as the activity log and a new session record it. */
+export function clientOf (request: FastifyRequest): ClientContext {
+  return { address: request.ip, userAgent: request.headers['user-agent'] }
+}
+
 /**
- * Where a new session comes from: its device label (the one the client named, else one derived
- * from its User-Agent: an empty or blank name counts as none), the client's address (as the rate
- * limits see it, through `TESSERA_TRUST_PROXY`) and its User-Agent.
+ * The device label of a new session: the one the client named, else one derived from its
+ * User-Agent. An empty or blank name counts as none (Dio and shared request builders send `""`).
  */
-export function newSession (request: FastifyRequest, named: string | undefined): Pick<IssueOptions, 'device' | 'address' | 'userAgent'> {
-  const userAgent = request.headers['user-agent']
-  return {
-    device: named === undefined || named.trim() === '' ? deviceFromUserAgent(userAgent) : named,
-    address: request.ip,
-    userAgent
-  }
+export function deviceOf (request: FastifyRequest, named: string | undefined): string {
+  return named === undefined || named.trim() === '' ? deviceFromUserAgent(request.headers['user-agent']) : named
 }
 
 /** What `GET /auth/me` shows of the token making the request. */
@@ -144,9 +143,10 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
       const credentials = credentialsOf(request)
       if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
 
-      const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password))
+      const client = clientOf(request)
+      const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password, client))
       if (user === null || user === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
-      const options = newSession(request, request.body.device)
+      const options = { device: deviceOf(request, request.body.device), ...client }
       if (builtinUsers === undefined) return { user: show(user), ...(await tokens.issue(user, options)) }
       try {
         return { user: show(user), ...(await builtinUsers.logIn(user as TesseraUser, options)) }
@@ -172,7 +172,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
     onRequest: protect
   }, async (request, reply) => {
-    await tokens.logout(request.authToken!)
+    await tokens.logout(request.authToken!, clientOf(request))
     return reply.code(204).send(null)
   })
 
@@ -180,7 +180,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
-    await tokens.revokeAll(request.authToken!.subject)
+    await tokens.revokeAll(request.authToken!.subject, clientOf(request))
     return reply.code(204).send(null)
   })
 
@@ -189,7 +189,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     const { subject, id } = request.authToken!
-    await tokens.revokeAll(subject, { except: id })
+    await tokens.revokeAll(subject, { except: id, ...clientOf(request) })
     return reply.code(204).send(null)
   })
 }

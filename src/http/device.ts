@@ -66,7 +66,7 @@ export function deviceFromUserAgent (userAgent: string | undefined): string {
  * The User-Agent a session keeps: without unprintable characters, at most
  * `USER_AGENT_MAX_LENGTH` characters (cut, never refused); `null` when there is none.
  */
-export function sessionUserAgent (userAgent: string | null | undefined): string | null {
+export function sessionUserAgent (userAgent: string | undefined): string | null {
   const cleaned = (userAgent ?? '').replace(UNPRINTABLE, '').trim()
   // Cut between two UTF-16 units of one character, a lone half would be left: drop it too.
   const kept = cleaned.slice(0, USER_AGENT_MAX_LENGTH).replace(/[\uD800-\uDBFF]$/, '')

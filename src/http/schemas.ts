@@ -4,6 +4,7 @@
  * serialised fast and stripped of anything not declared, and @fastify/swagger documents them.
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox'
+import { ACTIVITY_PAGE_DEFAULT, ACTIVITY_PAGE_MAX, ACTIVITY_TYPES } from '../activity/log.js'
 import { Value } from 'typebox/value'
 import { DEVICE_MAX_LENGTH, UNPRINTABLE_CLASS } from './device.js'
 import { MAX_SCOPES, SCOPE_SCHEMA_PATTERN } from '../tokens/scopes.js'
@@ -209,6 +210,26 @@ export const TokenIdParams = Type.Object({
 export const ChangePasswordBody = Type.Object({
   currentPassword: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
   newPassword: Password
+})
+
+export const ActivityQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: ACTIVITY_PAGE_MAX, default: ACTIVITY_PAGE_DEFAULT, description: `Entries per page (1-${ACTIVITY_PAGE_MAX})` })),
+  before: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'The `next` cursor of the previous page: entries older than it' }))
+}, { additionalProperties: false })
+
+export const ActivityEvent = Type.Object({
+  id: Type.String({ description: 'Opaque; a newer entry has a greater id' }),
+  type: Type.Enum(ACTIVITY_TYPES),
+  at: Type.String({ format: 'date-time' }),
+  tokenId: Type.Union([Type.String(), Type.Null()], { description: 'The session concerned, when one is' }),
+  device: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()], { description: 'The client address, where the change came over HTTP' }),
+  userAgent: Type.Union([Type.String(), Type.Null()])
+})
+
+export const ActivityPage = Type.Object({
+  events: Type.Array(ActivityEvent, { description: 'Newest first' }),
+  next: Type.Union([Type.String(), Type.Null()], { description: 'The cursor of the next (older) page, for `before`; null on the last page' })
 })
 
 export const NoContent = Type.Null({ description: 'No content' })

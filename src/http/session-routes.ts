@@ -7,7 +7,7 @@ import { Type } from '@fastify/type-provider-typebox'
 import type { AppUser } from '../index.js'
 import { parseOptionalDuration } from '../settings.js'
 import { missingScopes } from '../tokens/scopes.js'
-import { newSession, type AuthRouteOptions } from './auth-routes.js'
+import { clientOf, type AuthRouteOptions } from './auth-routes.js'
 import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, RenameTokenBody, Session, TokenIdParams, scopedErrors } from './schemas.js'
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy, userDecorator }) => {
@@ -46,9 +46,9 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     const lifetime = ttl === undefined ? undefined : parseOptionalDuration(ttl)
     if (lifetime === undefined && ttl !== undefined) throw fastify.httpErrors.badRequest(`ttl: ${JSON.stringify(ttl)} is not a duration`)
     const user = (request as unknown as Record<string, AppUser>)[userDecorator]!
-    const options = { ...newSession(request, device), scopes }
+    const options = { device, scopes, recordAs: 'token_created' as const, ...clientOf(request) }
     const issued = await tokens.issue(user, lifetime === undefined ? options : { ...options, ttl: lifetime })
-    return await reply.code(201).send({ ...issued, device: options.device })
+    return await reply.code(201).send({ ...issued, device })
   })
 
   fastify.patch('/tokens/:id', {
@@ -64,7 +64,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   }, async (request) => {
     const { id: currentId, subject } = request.authToken!
     // Another user's session answers exactly like one that does not exist.
-    const renamed = await tokens.rename(request.params.id, request.body.device, { subject })
+    const renamed = await tokens.rename(request.params.id, request.body.device, { subject, ...clientOf(request) })
     if (renamed === undefined) throw fastify.httpErrors.notFound('No such session.')
     return { ...renamed, current: renamed.id === currentId }
   })
@@ -80,7 +80,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     onRequest: withSessions
   }, async (request, reply) => {
     // Another user's session answers exactly like one that does not exist.
-    const revoked = await tokens.revoke(request.params.id, { subject: request.authToken!.subject })
+    const revoked = await tokens.revoke(request.params.id, { subject: request.authToken!.subject, ...clientOf(request) })
     if (!revoked) throw fastify.httpErrors.notFound('No such session.')
     return reply.code(204).send(null)
   })

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
+import type { ActivityDetails, ActivityLog, ActivityType } from '../activity/log.js'
 import type { Database } from '../db/database.js'
 import type { AppUser } from '../index.js'
 import type { Tables, TokenRow } from '../db/schema.js'
@@ -79,25 +80,34 @@ export class TokenLimitError extends Error {
  */
 export type Transaction = Kysely<any>
 
-export interface IssueOptions {
+/**
+ * Where a change comes from, as the activity log records it, and a new session too (shown in the
+ * list of sessions): the client's address (the one the rate limits see, e.g. `request.ip`) and
+ * User-Agent. Absent for changes made from the command line. A session records an address only
+ * if it is an IP address, and at most 512 characters of the User-Agent.
+ */
+export interface ClientContext {
+  address?: string | undefined
+  userAgent?: string | undefined
+}
+
+export interface IssueOptions extends ClientContext {
   /** A label for the session, shown in lists of sessions. */
   device: string
+  /**
+   * How the activity log names this issue: `login` (the default: a person signing in on a
+   * device) or `token_created` (a personal access token, a token made with the CLI).
+   */
+  recordAs?: 'login' | 'token_created'
   /** Overrides the configured TTL for this token, in ms; `null`: never expires. */
   ttl?: number | null
   /** What it may do (default: the configured default scopes, `*` unless set). */
   scopes?: readonly string[]
-  /**
-   * The client's address (e.g. `request.ip`), shown in the list of sessions; anything that is not
-   * an IP address is recorded as unknown.
-   */
-  address?: string | null | undefined
-  /** The client's User-Agent, shown in the list of sessions (cut to 512 characters). */
-  userAgent?: string | null | undefined
   /** Write inside this transaction (the caller commits); events then fire before that commit. */
   transaction?: Transaction
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends ClientContext {
   transaction?: Transaction
 }
 
@@ -116,6 +126,8 @@ export interface TokenServiceDeps<User> {
   format: TokenFormat
   events: TesseraEmitter
   log: FastifyBaseLogger
+  /** Where the changes made here are recorded for the subject to read back. */
+  activity: ActivityLog
   /**
    * Whether the user found for a cached token may be kept with it. True only for a store whose
    * users live in tessera's own database (the built-in one): the token cache empties on every
@@ -132,6 +144,7 @@ export class TokenService<User> {
   readonly #format: TokenFormat
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
+  readonly #activity: ActivityLog
   /** Users found for cached token records; they go when the record leaves the cache. */
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
 
@@ -143,6 +156,7 @@ export class TokenService<User> {
     this.#format = deps.format
     this.#events = deps.events
     this.#log = deps.log
+    this.#activity = deps.activity
     this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
   }
 
@@ -188,6 +202,7 @@ export class TokenService<User> {
       if (live >= limit) {
         if (this.#settings.tokenLimitPolicy === 'refuse') throw new TokenLimitError(limit)
         evicted = await tokens.deleteLeastRecentlyUsed(trx, subject, live - limit + 1, now)
+        await this.#activity.recordMany(trx, subject, evicted.map((tokenId) => ({ type: 'session_evicted', tokenId })), now)
       }
     }
     const token = this.#format.generate()
@@ -212,6 +227,9 @@ export class TokenService<User> {
       last_used_ip: null,
       user_agent: sessionUserAgent(options.userAgent)
     })
+    await this.#activity.record(trx, subject, options.recordAs ?? 'login', {
+      tokenId, device: options.device, ip: options.address, userAgent: options.userAgent
+    }, now)
     return { token, tokenId, expiry: toIso(expiresAt), scopes, evicted }
   }
 
@@ -312,10 +330,13 @@ export class TokenService<User> {
   }
 
   /** Revokes the token a request was made with (`POST /auth/logout`). */
-  async logout (token: AuthToken): Promise<void> {
-    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, token.id, token.subject)) !== undefined) {
-      this.#emit('logout', { subject: token.subject, tokenId: token.id })
-    }
+  async logout (token: AuthToken, client: ClientContext = {}): Promise<void> {
+    const revoked = await this.#database.transact(async (trx) => {
+      const subject = await tokens.deleteToken(trx, token.id, token.subject)
+      if (subject !== undefined) await this.#record(trx, subject, 'logout', client, { tokenId: token.id, device: token.device })
+      return subject !== undefined
+    })
+    if (revoked) this.#emit('logout', { subject: token.subject, tokenId: token.id })
   }
 
   /**
@@ -323,7 +344,11 @@ export class TokenService<User> {
    * was revoked.
    */
   async revoke (tokenId: string, options: WriteOptions & { subject?: string } = {}): Promise<boolean> {
-    const subject = await this.#write(options, async (trx) => await tokens.deleteToken(trx, tokenId, options.subject))
+    const subject = await this.#write(options, async (trx) => {
+      const owner = await tokens.deleteToken(trx, tokenId, options.subject)
+      if (owner !== undefined) await this.#record(trx, owner, 'session_revoked', options, { tokenId })
+      return owner
+    })
     if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason: 'revoked' })
     return subject !== undefined
   }
@@ -333,7 +358,12 @@ export class TokenService<User> {
    * when the application disables a user, `await app.tessera.tokens.revokeAll(String(user.id))`.
    */
   async revokeAll (subject: string, options: WriteOptions & { except?: string } = {}): Promise<number> {
-    const revoked = await this.#write(options, async (trx) => await tokens.deleteSubjectTokens(trx, subject, options.except))
+    const revoked = await this.#write(options, async (trx) => {
+      const count = await tokens.deleteSubjectTokens(trx, subject, options.except)
+      await this.#record(trx, subject, options.except === undefined ? 'logout_all' : 'logout_others', options,
+        { tokenId: options.except ?? null })
+      return count
+    })
     if (options.except === undefined) this.#emit('logoutAll', { subject, revoked })
     else this.#emit('logoutOthers', { subject, keptTokenId: options.except, revoked })
     return revoked
@@ -354,7 +384,8 @@ export class TokenService<User> {
 
   /**
    * Gives a live session a new device label and returns it; with `subject`, only if it is that
-   * subject's. `undefined` when there is no such live session.
+   * subject's. `undefined` when there is no such live session. Recorded in the activity log as
+   * `session_renamed`, with the client of `options`.
    *
    * ```ts
    * await app.tessera.tokens.rename(tokenId, 'Work phone', { subject: String(user.id) })
@@ -366,14 +397,19 @@ export class TokenService<User> {
     if (problem !== undefined) throw new TypeError(`device: ${problem}`)
     // The uses of this turn are written first, so that the session comes back as they left it.
     await this.#database.tokenLookup.flushUses()
-    const row = await this.#write(options, async (trx) => await tokens.renameToken(trx, tokenId, device, { subject: options.subject, now: Date.now() }))
+    const row = await this.#write(options, async (trx) => {
+      const renamed = await tokens.renameToken(trx, tokenId, device, { subject: options.subject, now: Date.now() })
+      if (renamed !== undefined) await this.#record(trx, renamed.subject, 'session_renamed', options, { tokenId, device })
+      return renamed
+    })
     if (row === undefined) return undefined
     this.#emit('sessionRenamed', { subject: row.subject, tokenId, device })
     return sessionOf(row)
   }
 
   /**
-   * Deletes every expired token, in batches of `batchSize`, and returns how many.
+   * Deletes every expired token, in batches of `batchSize`, and returns how many; then the
+   * activity log's entries older than `activityRetention`.
    * `onBatch` is told the running total after each batch (the CLI shows progress with it).
    */
   async sweep (options: { batchSize?: number, onBatch?: (deleted: number) => void } = {}): Promise<number> {
@@ -384,8 +420,10 @@ export class TokenService<User> {
       const deleted = await tokens.deleteExpiredBatch(this.#db, now, batchSize)
       total += deleted
       if (deleted > 0) options.onBatch?.(total)
-      if (deleted < batchSize) return total
+      if (deleted < batchSize) break
     }
+    await this.#activity.sweep(now - this.#settings.activityRetention)
+    return total
   }
 
   /** Runs a write in the caller's transaction, or else in one of its own (committed with this turn's others). */
@@ -394,14 +432,18 @@ export class TokenService<User> {
     return await this.#database.transact(write)
   }
 
+  async #record (trx: Kysely<Tables>, subject: string, type: ActivityType, client: ClientContext, details: ActivityDetails): Promise<void> {
+    await this.#activity.record(trx, subject, type, { ...details, ip: client.address, userAgent: client.userAgent })
+  }
+
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {
     emitSafely(this.#events, this.#log, event, ...payload)
   }
 }
 
 /** A client address as a session records it; `null` when unknown or not an IP address. */
-function addressOf (address: string | null | undefined): string | null {
-  return address === null || address === undefined ? null : normalizeAddress(address)
+function addressOf (address: string | undefined): string | null {
+  return address === undefined ? null : normalizeAddress(address)
 }
 
 function sessionOf (row: TokenRow): Session {

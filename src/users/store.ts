@@ -15,6 +15,8 @@
  * })
  * ```
  */
+import type { ClientContext } from '../tokens/service.js'
+
 export interface UserStore<User> {
   /**
    * The user a token's subject names, or `null` when that user is gone or may not sign in (the
@@ -27,9 +29,10 @@ export interface UserStore<User> {
   /**
    * The user with this username and password, or `null`. Enables `POST /auth/login`; without it
    * the application issues tokens itself (`app.tessera.tokens.issue`). Make unknown usernames
-   * cost as much as wrong passwords.
+   * cost as much as wrong passwords. `client` says where the attempt came from (its address and
+   * User-Agent), for a store that keeps its own record of failed attempts.
    */
-  verifyCredentials?: (username: string, password: string) => Promise<User | null | undefined>
+  verifyCredentials?: (username: string, password: string, client: ClientContext) => Promise<User | null | undefined>
   /** What tessera's responses show of a user (knox's USER_SERIALIZER); default `{ id }`. */
   serialize?: (user: User) => object
 }

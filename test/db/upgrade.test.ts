@@ -50,7 +50,7 @@ t.test('a database made by 0.1 migrates in place: every live token, password and
   t.equal((await login(app, 'bob')).user.id, bob.id, 'the password set under 0.1 still logs in')
   const carol = await register(app)
   t.ok(carol.user.id > bob.id, 'new users get new ids: the id sequence carried over')
-  t.same(await tableNames(url), ['tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_tokens', 'tessera_users'],
+  t.same(await tableNames(url), ['tessera_activity', 'tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_tokens', 'tessera_users'],
     "0.1's tables and bookkeeping are gone; only tessera_ tables are left")
   t.same(await pendingMigrations(app.tessera.database.kysely), [])
 

@@ -100,7 +100,7 @@ t.test("tessera's tables sit beside the application's, and each keeps its own mi
     ? (await sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`.execute(kysely)).rows
     : (await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`.execute(kysely)).rows
   const names = tables.map((row) => row.name).sort()
-  t.same(names, ['kysely_migration', 'kysely_migration_lock', 'tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_tokens', 'tessera_users', 'users'])
+  t.same(names, ['kysely_migration', 'kysely_migration_lock', 'tessera_activity', 'tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_tokens', 'tessera_users', 'users'])
   const appMigrations = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(kysely)
   t.same(appMigrations.rows.map((row) => row.name), ['2024_01_users'], "the application's history holds only its own migrations")
   if (TEST_DIALECT === 'sqlite') {

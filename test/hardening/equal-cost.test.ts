@@ -1,3 +1,4 @@
+import { ActivityLog } from '../../src/activity/log.js'
 import t from 'tap'
 import Fastify from 'fastify'
 import { Passwords } from '../../src/users/builtin/passwords.js'
@@ -21,7 +22,7 @@ t.test('unknown user, deactivated user and wrong password each cost exactly one 
   t.teardown(() => database.close())
   await migrateToLatest(database.kysely)
   const passwords = new CountingPasswords()
-  const users = new BuiltinUsers({ database, passwords, events: new TesseraEmitter(), log: Fastify().log })
+  const users = new BuiltinUsers({ database, passwords, events: new TesseraEmitter(), log: Fastify().log, activity: new ActivityLog(database.kysely) })
   await users.create({ username: 'erin', password: PASSWORD })
   await users.create({ username: 'frank', password: PASSWORD })
   await database.kysely.updateTable('tessera_users').set({ deactivated_at: Date.now() }).where('username_key', '=', 'frank').execute()

@@ -1,3 +1,6 @@
+import type { Kysely } from 'kysely'
+import { ActivityLog } from '../../src/activity/log.js'
+import type { Tables } from '../../src/db/schema.js'
 import { crc32 } from 'node:zlib'
 import t from 'tap'
 import Fastify from 'fastify'
@@ -65,7 +68,8 @@ t.test('a mistyped token is refused without a database lookup', async (t) => {
     users: { find: () => null, idOf: () => 'nobody' },
     format,
     events: new TesseraEmitter(),
-    log: Fastify().log
+    log: Fastify().log,
+    activity: new ActivityLog(undefined as unknown as Kysely<Tables>)
   })
   const authenticate = createAuthenticate(tokens, 'user')
   const headers: Record<string, string> = {}

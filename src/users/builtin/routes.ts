@@ -4,7 +4,7 @@
  * owns sign-up and passwords.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { asClient, newSession, type AuthRouteOptions } from '../../http/auth-routes.js'
+import { asClient, clientOf, deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
 import { byClientAddress, limitBy } from '../../http/rate-limits.js'
 import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, scopedErrors, userSchemas } from '../../http/schemas.js'
 import type { BuiltinUsers } from './store.js'
@@ -31,7 +31,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
     }
   }, async (request, reply) => {
     const { username, password, email, device } = request.body
-    const created = await asClient(request, async () => await builtinUsers.register({ username, password, email }, newSession(request, device)))
+    const created = await asClient(request, async () => await builtinUsers.register({ username, password, email }, { device: deviceOf(request, device), ...clientOf(request) }))
     if (created === undefined) throw fastify.httpErrors.conflict('A user with that username already exists.')
     return reply.code(201).send(created)
   })
@@ -49,7 +49,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
   }, async (request, reply) => {
     const { currentPassword, newPassword } = request.body
     const user = (request as unknown as Record<string, TesseraUser>)[userDecorator]!
-    const changed = await asClient(request, async () => await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id))
+    const changed = await asClient(request, async () => await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id, clientOf(request)))
     if (!changed) throw fastify.httpErrors.forbidden('The current password is wrong.')
     return reply.code(204).send(null)
   })

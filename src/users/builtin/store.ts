@@ -6,12 +6,13 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { CompiledQuery, type Kysely } from 'kysely'
+import type { ActivityLog } from '../../activity/log.js'
 import type { Database } from '../../db/database.js'
 import type { Transact } from '../../db/group-commit.js'
 import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
 import { batchPerTurn } from '../../db/turn-batch.js'
 import { emitSafely, type TesseraEmitter } from '../../events.js'
-import type { IssueOptions, IssuedToken, TokenService } from '../../tokens/service.js'
+import type { ClientContext, IssueOptions, IssuedToken, TokenService } from '../../tokens/service.js'
 import type { UserStore } from '../store.js'
 import type { Passwords } from './passwords.js'
 import * as users from './repository.js'
@@ -45,6 +46,7 @@ interface FoundRow {
 export class BuiltinUsers implements UserStore<TesseraUser> {
   readonly #db: Kysely<Tables>
   readonly #transact: Transact
+  readonly #activity: ActivityLog
   readonly #passwords: Passwords
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
@@ -55,8 +57,9 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   /** Set once the token service exists: the two need each other. */
   #tokens?: TokenService<TesseraUser>
 
-  constructor (deps: { database: Database, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger }) {
+  constructor (deps: { database: Database, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger, activity: ActivityLog }) {
     this.#db = deps.database.kysely
+    this.#activity = deps.activity
     this.#transact = deps.database.transact
     const namedQuery = deps.database.namedQuery
     if (namedQuery !== undefined) {
@@ -117,11 +120,12 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
    * The active user with this username and password, or `null`. Unknown users, deactivated users
    * and wrong passwords all cost exactly one argon2 verification.
    */
-  async verifyCredentials (username: string, password: string): Promise<TesseraUser | null> {
+  async verifyCredentials (username: string, password: string, client: ClientContext = {}): Promise<TesseraUser | null> {
     const row = await users.findUserByUsername(this.#db, username)
     const matches = row === undefined
       ? await this.#passwords.verifyNobody(password)
       : await this.#passwords.verify(row.password_hash, password)
+    if (!matches && row !== undefined) this.#recordFailedLogin(row.id, client)
     if (!matches || row === undefined || row.deactivated_at !== null) return null
     const user = toTesseraUser(row)
     this.#verifiedHashes.set(user, row.password_hash)
@@ -149,6 +153,16 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     })
     announce()
     return issued
+  }
+
+  /**
+   * Records a wrong password in the user's activity log (the address and the time only). The
+   * refusal does not wait for the write: an unknown username, which has no log, must be answered
+   * as fast as a known one.
+   */
+  #recordFailedLogin (id: number, client: ClientContext): void {
+    this.#transact(async (trx) => await this.#activity.record(trx, String(id), 'login_failed', { ip: client.address }))
+      .catch((error: unknown) => this.#log.warn({ err: error }, 'could not record a failed login'))
   }
 
   /** Creates a user; returns `undefined` when the username is taken (case-insensitively). */
@@ -179,7 +193,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
    * Changes the password if `currentPassword` is right, and revokes every other token of the
    * user in the same transaction. Returns false for a wrong current password.
    */
-  async changePassword (user: TesseraUser, currentPassword: string, newPassword: string, keptTokenId: string): Promise<boolean> {
+  async changePassword (user: TesseraUser, currentPassword: string, newPassword: string, keptTokenId: string, client: ClientContext = {}): Promise<boolean> {
     const row = await users.findUserById(this.#db, user.id)
     if (row === undefined || !(await this.#passwords.verify(row.password_hash, currentPassword))) return false
     const passwordHash = await this.#passwords.hash(newPassword)
@@ -188,6 +202,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     // changes exactly one wins, and the other finds its current password no longer current.
     const revoked = await this.#transact(async (trx) => {
       if (!(await users.replacePasswordHash(trx, user.id, row.password_hash, passwordHash))) return undefined
+      await this.#activity.record(trx, subject, 'password_changed', { tokenId: keptTokenId, ip: client.address, userAgent: client.userAgent })
       return await this.#tokenService.deleteAllWithin(trx, subject, keptTokenId)
     })
     if (revoked === undefined) return false
@@ -197,7 +212,11 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
 
   /** Marks a user inactive: they cannot log in, and their tokens stop working at once. Returns whether it changed. */
   async deactivate (id: number): Promise<boolean> {
-    return await users.deactivateUser(this.#db, id, Date.now())
+    return await this.#transact(async (trx) => {
+      const changed = await users.deactivateUser(trx, id, Date.now())
+      if (changed) await this.#activity.record(trx, String(id), 'user_deactivated')
+      return changed
+    })
   }
 
   async byUsername (username: string): Promise<UserRow | undefined> {
