@@ -25,6 +25,13 @@ t.test('the owner renames a session: 200 with the session, as GET /auth/tokens s
   t.match(own.json(), { device: 'My laptop 🙂', current: true }, 'renaming the session making the request')
   t.equal((await me(app, laptop.token)).json().session.device, 'My laptop 🙂', 'the token in use carries its new name at once')
   t.equal((await me(app, phone.token)).statusCode, 200, 'a renamed session keeps working')
+
+  const activity = await app.inject({ method: 'GET', url: '/auth/activity', remoteAddress: '198.51.100.9', headers: auth(laptop.token) })
+  const renames = activity.json<{ events: Array<{ type: string }> }>().events.filter((event) => event.type === 'session_renamed')
+  t.match(renames, [
+    { tokenId: laptop.tokenId, device: 'My laptop 🙂', ip: '127.0.0.1', userAgent: 'lightMyRequest' },
+    { tokenId: phone.tokenId, device: 'Work phone', ip: '127.0.0.1' }
+  ], 'each rename is in the activity log, newest first')
 })
 
 t.test("another user's session, or an unknown one, is 404, and stays as it was", async (t) => {
