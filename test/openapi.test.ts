@@ -58,6 +58,7 @@ const ROUTES: Array<{ method: string, path: string, id: string, codes: number[],
   { method: 'post', path: '/auth/password', id: 'changePassword', codes: [204, 400, 401, 403, 413, 415, 429, 503], scopes: ['password'], body: ['currentPassword', 'newPassword'] },
   { method: 'get', path: '/auth/tokens', id: 'listTokens', codes: [200, 401, 403, 429, 503], scopes: ['sessions'] },
   { method: 'post', path: '/auth/tokens', id: 'createToken', codes: [201, 400, 401, 403, 413, 415, 429, 503], scopes: ['sessions'], body: ['device', 'scopes', 'ttl'] },
+  { method: 'patch', path: '/auth/tokens/{id}', id: 'renameToken', codes: [200, 400, 401, 403, 404, 413, 415, 429, 503], scopes: ['sessions'], body: ['device'] },
   { method: 'delete', path: '/auth/tokens/{id}', id: 'revokeToken', codes: [204, 400, 401, 403, 404, 413, 415, 429, 503], scopes: ['sessions'] },
   { method: 'get', path: '/auth/activity', id: 'listActivity', codes: [200, 400, 401, 403, 429, 503], scopes: ['sessions'] },
   { method: 'post', path: '/auth/introspect', id: 'introspect', codes: [200, 400, 401, 403, 413, 415, 503], scopes: ['introspect'], body: ['token', 'token_type_hint'] },
@@ -160,6 +161,7 @@ t.test('shared shapes are named components, referred to by $ref and never writte
   t.same(json('/auth/login', 'post', '200'), ref('IssuedToken'))
   t.same(json('/auth/register', 'post', '201'), ref('IssuedToken'))
   t.same(json('/auth/me', 'get', '200')?.properties?.user, ref('User'))
+  t.same(json('/auth/tokens/{id}', 'patch', '200'), ref('Session'), 'a renamed session')
   t.match(json('/auth/tokens', 'get', '200'), { type: 'array', items: ref('Session') }, 'a list of sessions')
   t.same(json('/auth/tokens', 'post', '201'), ref('CreatedToken'))
   t.same(json('/auth/introspect', 'post', '200'), ref('Introspection'))

@@ -1,6 +1,6 @@
 /**
  * `/auth/tokens`: the caller's sessions (one per token), minting a personal access token for a
- * script, and revoking one session. All of them need the scope `sessions`.
+ * script, renaming one session, and revoking one. All of them need the scope `sessions`.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
@@ -10,8 +10,11 @@ import { parseOptionalDuration } from '../settings.js'
 import { missingScopes } from '../tokens/scopes.js'
 import { clientOf, type AuthRouteOptions } from './auth-routes.js'
 import {
-  CreateTokenBody, CreatedToken, NoContent, Session, TokenIdParams, answer, bodyErrors, errorAnswer, forbiddenOrMissingScope, scopedErrors
+  CreateTokenBody, CreatedToken, NoContent, RenameTokenBody, Session, TokenIdParams, answer, bodyErrors, errorAnswer, forbiddenOrMissingScope,
+  scopedErrors
 } from './schemas.js'
+
+const NoSuchSession = errorAnswer('No such session among the caller\'s')
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy, userDecorator }) => {
   const { tokens } = fastify.tessera
@@ -61,6 +64,25 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     return await reply.code(201).send({ ...issued, device })
   })
 
+  fastify.patch('/tokens/:id', {
+    schema: {
+      operationId: 'renameToken',
+      summary: 'Rename one of the caller\'s sessions (give it a device label a person recognises)',
+      tags: ['sessions'],
+      security: [{ token: ['sessions'] }],
+      params: TokenIdParams,
+      body: RenameTokenBody,
+      response: { 200: answer(Session, 'The session, renamed'), ...bodyErrors, 404: NoSuchSession, ...scopedErrors }
+    },
+    onRequest: withSessions
+  }, async (request) => {
+    const { id: currentId, subject } = request.authToken!
+    // Another user's session answers exactly like one that does not exist.
+    const renamed = await tokens.rename(request.params.id, request.body.device, { subject, ...clientOf(request) })
+    if (renamed === undefined) throw new ApiError('NOT_FOUND', 'No such session.')
+    return { ...renamed, current: renamed.id === currentId }
+  })
+
   fastify.delete('/tokens/:id', {
     schema: {
       operationId: 'revokeToken',
@@ -68,7 +90,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
       params: TokenIdParams,
-      response: { 204: NoContent, ...bodyErrors, 404: errorAnswer('No such session among the caller\'s'), ...scopedErrors }
+      response: { 204: NoContent, ...bodyErrors, 404: NoSuchSession, ...scopedErrors }
     },
     onRequest: withSessions
   }, async (request, reply) => {

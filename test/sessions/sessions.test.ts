@@ -17,7 +17,7 @@ t.test('GET /auth/tokens lists the sessions, newest first, one current, no secre
   t.same(sessions.map((s) => s.id), [laptop.tokenId, phone.tokenId, first.tokenId], 'newest first, only this user')
   t.same(sessions.map((s) => s.current), [false, true, false])
   t.same(sessions.map((s) => s.device).slice(0, 2), ['ThinkPad', 'Pixel 8'])
-  for (const session of sessions) t.same(Object.keys(session).sort(), ['createdAt', 'current', 'device', 'expiry', 'id', 'lastUsedAt', 'scopes'])
+  for (const session of sessions) t.same(Object.keys(session).sort(), ['createdAt', 'createdIp', 'current', 'device', 'expiry', 'id', 'lastUsedAt', 'lastUsedIp', 'scopes', 'userAgent'])
   for (const secret of [first.token, phone.token, laptop.token, other.token]) t.notMatch(response.body, secret.slice(4, 24))
   t.notMatch(response.body, /digest/)
   t.not(sessions[1]!.lastUsedAt, null, 'the current session was just used')
