@@ -18,6 +18,7 @@ import { answerClientError, answerError, answerNotFound } from './http/errors.js
 import { ErrorResponse } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
 import { RequestLog, requestLogger } from './request-log.js'
+import { TEST_KIT, type TestKitGrant } from './testing/grant.js'
 
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -99,6 +100,14 @@ export interface BuildOptions {
 }
 
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  return await buildAppWith(config, options)
+}
+
+/**
+ * `buildApp`, and for the test kit (src/testing/) alone: on the database its grant names, with the
+ * test password cost. Not exported from the package's entry points.
+ */
+export async function buildAppWith (config: Config, options: BuildOptions, grant?: TestKitGrant): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? serviceLogger(config),
     // One line per completed request (`request-log.ts`), each log line of a request carrying its id
@@ -128,7 +137,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.setNotFoundHandler(answerNotFound)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
-  const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
+  const database = grant?.database ?? openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
   app.addHook('onClose', async () => await database.close())
   const health = new DatabaseHealth(async () => await sql`SELECT 1`.execute(database.kysely), { now: options.now })
   // Before the plugin, so that its routes have it: an outage any request runs into makes the next probe ask.
@@ -137,7 +146,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     done()
   })
   try {
-    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
+    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart, ...(grant === undefined ? {} : { [TEST_KIT]: grant }) })
   } catch (error) {
     // The app never got to close: close what it opened.
     await database.close()

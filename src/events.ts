@@ -32,7 +32,10 @@ export interface TesseraEvents {
   sessionRevoked: [{ subject: string, tokenId: string, reason: RevocationReason }]
   /** An expired token was presented and deleted. (The periodic sweep does not emit one per row.) */
   tokenExpired: [{ subject: string, tokenId: string }]
-  /** A built-in user's password was changed; every other token of the user was revoked. */
+  /**
+   * A built-in user's password was changed: by the user (`POST /auth/password`: every other token
+   * was revoked) or by an operator (`tessera user set-password`: every token, unless `--keep-sessions`).
+   */
   passwordChanged: [{ subject: string, revoked: number }]
 }
 

@@ -33,6 +33,7 @@ import type { AppUser } from './index.js'
 import { noStore } from './http/security-headers.js'
 import { DEFAULT_SETTINGS, settingsProblems, type TesseraSettings } from './settings.js'
 import { createTessera, type Tessera } from './tessera.js'
+import { TEST_KIT, checkGrant, type TestKitGrant } from './testing/grant.js'
 import type { AuthToken } from './tokens/service.js'
 import { usernameKey } from './users/builtin/repository.js'
 import builtinRoutes from './users/builtin/routes.js'
@@ -108,10 +109,12 @@ function acceptEmptyJsonWithoutBody (scope: FastifyInstance): void {
 }
 
 async function tessera (fastify: FastifyInstance, options: TesseraOptions): Promise<void> {
+  // The test kit's grant is not an option of `TesseraOptions`: only the kit holds its key (see src/testing/grant.ts).
+  const { [TEST_KIT]: grant, ...publicOptions } = options as TesseraOptions & { [TEST_KIT]?: TestKitGrant }
   const {
     database: given, databaseUrl, users, migrate = true, routePrefix = '/auth',
     decoratorName = 'user', authenticateDecorator = 'authenticate', ...overrides
-  } = options
+  } = publicOptions
   const settings: TesseraSettings = Object.freeze({ ...DEFAULT_SETTINGS, ...overrides })
   const problems = settingsProblems(settings)
   if (users !== undefined && (typeof users.find !== 'function' || typeof users.idOf !== 'function')) {
@@ -123,6 +126,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
 
   const database = given ?? openDatabase(databaseUrl!)
   if (given === undefined) fastify.addHook('onClose', async () => await database.close())
+  if (grant !== undefined) await checkGrant(grant, database)
   if (migrate) {
     await migrateToLatest(database.kysely, { onWarning: (warning) => fastify.log.warn(`tessera migration: ${warning}`) })
   } else {
@@ -133,7 +137,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   }
   if (database.cacheOffReason !== undefined) fastify.log.warn(`tessera runs without its token cache: ${database.cacheOffReason}`)
 
-  const core = createTessera({ database, settings, log: fastify.log, users })
+  const core = createTessera({ database, settings, log: fastify.log, users, passwordCost: grant === undefined ? 'standard' : 'test' })
   await core.builtinUsers?.warmUp()
 
   fastify.decorate('tessera', core)

@@ -4,8 +4,8 @@ import { freshDatabaseUrl } from '../helpers/app.js'
 import { assertFails, cliFor, runCli } from '../helpers/cli.js'
 
 const COMMANDS = [
-  'serve', 'migrate', 'user create', 'user deactivate', 'user list',
-  'token create', 'token list', 'token revoke', 'token revoke-all', 'purge'
+  'serve', 'migrate', 'user create', 'user deactivate', 'user list', 'user show', 'user set-password',
+  'user reactivate', 'user delete', 'token create', 'token list', 'token revoke', 'token revoke-all', 'purge'
 ]
 
 t.test('tessera --help lists every command and exits 0; no command at all is a one-line usage error', async (t) => {

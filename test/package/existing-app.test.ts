@@ -12,7 +12,7 @@
  * The pack and the install happen once for the file; both runs use them.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -20,7 +20,7 @@ import SQLite from 'better-sqlite3'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { TEST_DIALECT } from '../helpers/app.js'
-import { ROOT, packInto, run, runOk, staleBuild } from '../helpers/package.js'
+import { ROOT, installTarball, packInto, run, staleBuild } from '../helpers/package.js'
 import { createTestSchema } from '../helpers/postgres.js'
 
 const PASSWORD = 'correct horse battery staple'
@@ -44,30 +44,9 @@ cpSync(join(ROOT, 'examples/existing-app'), appDir, {
   filter: (source) => !['node_modules', 'data', 'package-lock.json'].includes(basename(source))
 })
 
-const versionOf = (directory: string): string =>
-  (JSON.parse(readFileSync(join(directory, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { version: string }).version
-const projectSqliteVersion = versionOf(ROOT)
-
-// Installed as a consumer installs it (`npm install <tarball>` and the example's own dependencies),
-// but with --ignore-scripts: better-sqlite3's install script compiles the native addon from source
-// when no prebuilt binary can be downloaded (about 2 minutes here), far too slow for a test. It is
-// pinned to the project's own version instead, and the project's compiled addon (same version,
-// same Node) is copied in below. @node-rs/argon2 needs no script: its binary is an optional
-// platform package. --prefer-offline: the npm cache answers whatever it already holds.
 const installStarted = performance.now()
-await runOk('npm', [
-  'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
-  tarball, `better-sqlite3@${projectSqliteVersion}`
-], { cwd: appDir })
+await installTarball(appDir, tarball)
 const installSeconds = (performance.now() - installStarted) / 1000
-
-const consumerSqliteVersion = versionOf(appDir)
-if (consumerSqliteVersion !== projectSqliteVersion) {
-  throw new Error(`the consumer got better-sqlite3 ${consumerSqliteVersion}, the project has ${projectSqliteVersion}: the addon cannot be copied`)
-}
-const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'
-mkdirSync(join(appDir, 'node_modules/better-sqlite3/build/Release'), { recursive: true })
-copyFileSync(join(ROOT, addon), join(appDir, addon))
 
 t.comment(`npm pack ${packSeconds.toFixed(1)} s, npm install ${installSeconds.toFixed(1)} s`)
 

@@ -215,6 +215,24 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   }
 
   /**
+   * Sets a user's password without the current one (an operator's reset, `tessera user set-password`)
+   * and, unless `keepSessions`, revokes every token of the user in the same transaction. A login
+   * verified against the old password and not yet committed is refused (see `logIn`). Returns how
+   * many tokens were revoked, or `undefined` when there is no such user.
+   */
+  async setPassword (id: number, password: string, options: { keepSessions?: boolean } = {}): Promise<number | undefined> {
+    const passwordHash = await this.#passwords.hash(password)
+    const subject = String(id)
+    const revoked = await this.#transact(async (trx) => {
+      if (!(await users.setPasswordHash(trx, id, passwordHash))) return undefined
+      await this.#activity.record(trx, subject, 'password_changed')
+      return options.keepSessions === true ? 0 : await this.#tokenService.deleteAllWithin(trx, subject, { reason: 'password_changed' })
+    })
+    if (revoked !== undefined) emitSafely(this.#events, this.#log, 'passwordChanged', { subject, revoked })
+    return revoked
+  }
+
+  /**
    * Marks a user inactive: they cannot log in, and their tokens are revoked in the same
    * transaction (presented, they are told `user_deactivated`). Returns whether the user changed.
    */
@@ -225,6 +243,33 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
       // Also when it was deactivated already: a token left from before (an older release kept them) goes too.
       await this.#tokenService.deleteAllWithin(trx, String(id), { reason: 'user_deactivated' })
       return changed
+    })
+  }
+
+  /**
+   * Lets a deactivated user log in again. The tokens they held when deactivated stay dead: they
+   * are deleted in the same transaction, so that reactivating never brings back a session that
+   * was stopped. Returns whether the user was deactivated.
+   */
+  async reactivate (id: number): Promise<boolean> {
+    return await this.#transact(async (trx) => {
+      if (!(await users.reactivateUser(trx, id))) return false
+      await this.#tokenService.deleteAllWithin(trx, String(id), { reason: 'user_deactivated' })
+      await this.#activity.record(trx, String(id), 'user_reactivated')
+      return true
+    })
+  }
+
+  /**
+   * Deletes a user, every token of theirs and their activity log (addresses and User-Agents:
+   * nothing of the person is kept), in one transaction. Returns how many tokens went with them,
+   * or `undefined` when there is no such user.
+   */
+  async delete (id: number): Promise<number | undefined> {
+    return await this.#transact(async (trx) => {
+      if (!(await users.deleteUser(trx, id))) return undefined
+      await this.#activity.forget(trx, String(id))
+      return await this.#tokenService.deleteAllWithin(trx, String(id), { reason: 'revoked' })
     })
   }
 
