@@ -70,7 +70,7 @@ export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) =>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** A preHandler: 401 with `WWW-Authenticate: Token`, or `request.user` and `request.authToken` set. */
+    /** A preHandler: 401 with a code and a `WWW-Authenticate` challenge, or `request.user` and `request.authToken` set. */
     authenticate: AuthenticateHook
     /** A hook to put after `authenticate`: 403 unless the token holds every one of the scopes. */
     requireScopes: (...scopes: string[]) => ScopeHook
