@@ -11,11 +11,12 @@ import type { Config } from './config.js'
 import { openDatabase } from './db/database.js'
 import { isDatabaseUnavailable } from './db/errors.js'
 import { DatabaseHealth } from './health.js'
+import type { MetricsSink } from './metrics/sink.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
 import { ApiError } from './error-codes.js'
 import { answerClientError, answerError, answerNotFound } from './http/errors.js'
-import { ErrorResponse } from './http/schemas.js'
+import { errorAnswer } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
 import { RequestLog, requestLogger } from './request-log.js'
 import { TEST_KIT, type TestKitGrant } from './testing/grant.js'
@@ -99,6 +100,14 @@ export interface BuildOptions {
   now?: () => number
 }
 
+/** Prometheus metrics at `GET /metrics` (`TESSERA_METRICS=true`), on the service's port or their own. */
+async function withMetrics (app: FastifyInstance, config: Config): Promise<MetricsSink> {
+  const [{ PrometheusMetrics }, { default: metricsPlugin }] = await Promise.all([import('./metrics/prometheus.js'), import('./metrics/serve.js')])
+  const metrics = new PrometheusMetrics()
+  await app.register(metricsPlugin, { metrics, port: config.metricsPort, host: config.host })
+  return metrics
+}
+
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   return await buildAppWith(config, options)
 }
@@ -135,8 +144,10 @@ export async function buildAppWith (config: Config, options: BuildOptions, grant
   // Every error of the service in tessera's shape, with its code: /healthz's, /docs', a 404's.
   app.setErrorHandler(answerError)
   app.setNotFoundHandler(answerNotFound)
+  // Loaded only when on: off, metrics cost nothing, not even prom-client's loading.
+  const metrics = config.metrics ? await withMetrics(app, config) : undefined
   // Before any route, so that every route's schema makes it into the document.
-  await app.register(openapi)
+  await app.register(openapi, { requestIds: true })
   const database = grant?.database ?? openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
   app.addHook('onClose', async () => await database.close())
   const health = new DatabaseHealth(async () => await sql`SELECT 1`.execute(database.kysely), { now: options.now })
@@ -146,7 +157,7 @@ export async function buildAppWith (config: Config, options: BuildOptions, grant
     done()
   })
   try {
-    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart, ...(grant === undefined ? {} : { [TEST_KIT]: grant }) })
+    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart, metrics, ...(grant === undefined ? {} : { [TEST_KIT]: grant }) })
   } catch (error) {
     // The app never got to close: close what it opened.
     await database.close()
@@ -155,15 +166,23 @@ export async function buildAppWith (config: Config, options: BuildOptions, grant
 
   app.get('/healthz', {
     schema: {
+      operationId: 'healthz',
       summary: 'Liveness: the database answered within the last second (else it is asked)',
       tags: ['health'],
-      response: { 200: Type.Object({ status: Type.Literal('ok') }), 503: ErrorResponse }
+      security: [],
+      response: {
+        200: Type.Object({ status: Type.Literal('ok') }, { description: 'The service and its database are up' }),
+        // Its only client error, as on any route: oversized headers are refused before any route is chosen.
+        431: errorAnswer('The request headers are larger than 16 KiB (answered before routing, without X-Request-Id)'),
+        503: errorAnswer('The database is not reachable')
+      }
     }
   }, async () => {
     try {
       await health.check()
     } catch (error) {
       app.log.error({ err: error }, 'health check: database unreachable')
+      metrics?.databaseError(error)
       throw new ApiError('DATABASE_UNAVAILABLE', 'The database is not reachable.')
     }
     return { status: 'ok' as const }

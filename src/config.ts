@@ -30,6 +30,10 @@ export interface Config {
   groupCommit: boolean
   /** Apply pending migrations before listening. */
   migrateOnStart: boolean
+  /** Serve Prometheus metrics at `GET /metrics` (`metrics/`). */
+  metrics: boolean
+  /** Serve them on this port instead of the service's (on `host`); `null`: on the service's port. */
+  metricsPort: number | null
   settings: TesseraSettings
 }
 
@@ -116,6 +120,12 @@ export const VARIABLES = {
   TESSERA_TOKEN_CACHE_SIZE: { default: String(DEFAULT_TOKEN_CACHE_SIZE), expected: 'a whole number from 0 to 10000000', parse: integer(0, 10_000_000) },
   TESSERA_GROUP_COMMIT: { default: 'true', expected: 'true or false', parse: boolean },
   TESSERA_MIGRATE_ON_START: { default: 'true', expected: 'true or false', parse: boolean },
+  TESSERA_METRICS: { default: 'false', expected: 'true or false', parse: boolean },
+  TESSERA_METRICS_PORT: {
+    default: 'none',
+    expected: 'a port number from 0 to 65535, or none (serve /metrics on the service\'s port)',
+    parse: (t: string) => (t === 'none' ? null : integer(0, 65535)(t))
+  },
   TESSERA_TOKEN_TTL: {
     default: formatDuration(DEFAULT_SETTINGS.tokenTtl),
     expected: `${DURATION_FORMS}, or none`,
@@ -217,6 +227,12 @@ export function loadConfig (env: Env = process.env): Config {
     }
     if (problems.length > 0) throw new ConfigError(problems)
   }
+  if (v.TESSERA_METRICS_PORT !== null) {
+    const port = `TESSERA_METRICS_PORT=${JSON.stringify(env.TESSERA_METRICS_PORT)}`
+    if (!v.TESSERA_METRICS) problems.push(`${port} applies only with TESSERA_METRICS=true: set it too, or remove the port`)
+    else if (v.TESSERA_METRICS_PORT === v.PORT && v.PORT !== 0) problems.push(`${port} is the service's own PORT: give the metrics another port, or none`)
+    if (problems.length > 0) throw new ConfigError(problems)
+  }
   return {
     port: v.PORT,
     host: v.HOST,
@@ -227,6 +243,8 @@ export function loadConfig (env: Env = process.env): Config {
     tokenCacheSize: v.TESSERA_TOKEN_CACHE_SIZE,
     groupCommit: v.TESSERA_GROUP_COMMIT,
     migrateOnStart: v.TESSERA_MIGRATE_ON_START,
+    metrics: v.TESSERA_METRICS,
+    metricsPort: v.TESSERA_METRICS_PORT,
     settings: {
       tokenTtl: v.TESSERA_TOKEN_TTL,
       registration: v.TESSERA_REGISTRATION,

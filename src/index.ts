@@ -13,12 +13,16 @@ export type { UserStore } from './users/store.js'
 export type { TesseraUser } from './users/builtin/user.js'
 export type { BuiltinUsers, NewUser } from './users/builtin/store.js'
 export { TesseraEmitter, type TesseraEvents, type TesseraEventName } from './events.js'
+export type { CacheCounts, MeteredParts, MetricsSink } from './metrics/sink.js'
+export type { LimitName } from './http/rate-limits.js'
 export { openDatabase, type Database, type DatabaseOptions } from './db/database.js'
 export { migrateToLatest, pendingMigrations } from './db/migrate.js'
 export { DEFAULT_SETTINGS, parseDuration, type TesseraSettings } from './settings.js'
 export { buildApp } from './app.js'
 export { loadConfig, ConfigError, type Config } from './config.js'
-export { default as openapi, TOKEN_SECURITY_SCHEME, type OpenApiOptions } from './openapi.js'
+export {
+  default as openapi, BEARER_SECURITY_SCHEME, NAMED_COMPONENTS, SECURITY_SCHEMES, TOKEN_SECURITY_SCHEME, shapeDocument, type OpenApiOptions
+} from './openapi.js'
 
 /**
  * Declaration merging, in the style of @fastify/jwt: an application that brings its own users

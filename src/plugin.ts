@@ -31,6 +31,7 @@ import introspectionRoutes from './http/introspection-routes.js'
 import activityRoutes from './http/activity-routes.js'
 import sessionRoutes from './http/session-routes.js'
 import type { AppUser } from './index.js'
+import type { MetricsSink } from './metrics/sink.js'
 import { noStore } from './http/security-headers.js'
 import { DEFAULT_SETTINGS, settingsProblems, type TesseraSettings } from './settings.js'
 import { createTessera, type Tessera } from './tessera.js'
@@ -58,6 +59,11 @@ export interface TesseraOptions extends Partial<TesseraSettings> {
   decoratorName?: string
   /** The name of the instance's authenticate hook (default `authenticate`). */
   authenticateDecorator?: string
+  /**
+   * Where to report authentications, logins, rate-limit refusals, the argon2 queue, the token
+   * cache and database errors (the service passes its Prometheus metrics with `TESSERA_METRICS=true`).
+   */
+  metrics?: MetricsSink
 }
 
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -114,7 +120,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   const { [TEST_KIT]: grant, ...publicOptions } = options as TesseraOptions & { [TEST_KIT]?: TestKitGrant }
   const {
     database: given, databaseUrl, users, migrate = true, routePrefix = '/auth',
-    decoratorName = 'user', authenticateDecorator = 'authenticate', ...overrides
+    decoratorName = 'user', authenticateDecorator = 'authenticate', metrics, ...overrides
   } = publicOptions
   const settings: TesseraSettings = Object.freeze({ ...DEFAULT_SETTINGS, ...overrides })
   const problems = settingsProblems(settings)
@@ -138,11 +144,11 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   }
   if (database.cacheOffReason !== undefined) fastify.log.warn(`tessera runs without its token cache: ${database.cacheOffReason}`)
 
-  const core = createTessera({ database, settings, log: fastify.log, users, passwordCost: grant === undefined ? 'standard' : 'test' })
+  const core = createTessera({ database, settings, log: fastify.log, users, metrics, passwordCost: grant === undefined ? 'standard' : 'test' })
   await core.builtinUsers?.warmUp()
 
   fastify.decorate('tessera', core)
-  fastify.decorate(authenticateDecorator, createAuthenticate(core.tokens, decoratorName))
+  fastify.decorate(authenticateDecorator, createAuthenticate(core.tokens, decoratorName, core.metrics))
   fastify.decorate('requireScopes', requireScopes)
   fastify.decorateRequest(decoratorName, null)
   fastify.decorateRequest('authToken', null)
@@ -151,7 +157,10 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     const timer = setInterval(() => {
       core.tokens.sweep().then(
         (deleted) => { if (deleted > 0) fastify.log.info({ deleted }, 'swept expired tokens') },
-        (error: unknown) => fastify.log.error({ err: error }, 'sweeping expired tokens failed')
+        (error: unknown) => {
+          fastify.log.error({ err: error }, 'sweeping expired tokens failed')
+          core.metrics?.databaseError(error)
+        }
       )
     }, settings.sweepInterval)
     timer.unref()

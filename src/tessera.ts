@@ -9,6 +9,7 @@ import { ActivityLog } from './activity/log.js'
 import type { Database } from './db/database.js'
 import { TesseraEmitter } from './events.js'
 import type { AppUser } from './index.js'
+import type { MetricsSink } from './metrics/sink.js'
 import type { TesseraSettings } from './settings.js'
 import { TokenFormat } from './tokens/format.js'
 import { TokenService } from './tokens/service.js'
@@ -32,6 +33,8 @@ export interface Tessera {
   readonly builtinUsers: BuiltinUsers | undefined
   /** The format of this deployment's tokens (its prefix). */
   readonly format: TokenFormat
+  /** Where tessera's parts report what they do, when metrics are on (`TESSERA_METRICS`). */
+  readonly metrics: MetricsSink | undefined
 }
 
 export interface TesseraParts {
@@ -40,23 +43,31 @@ export interface TesseraParts {
   log: FastifyBaseLogger
   /** The application's users; without them, the built-in store. */
   users?: UserStore<AppUser> | undefined
+  /** Metrics to report to (the service's, with `TESSERA_METRICS=true`); none by default. */
+  metrics?: MetricsSink | undefined
   /** The built-in store's argon2 cost; `test` only for the test kit, which the plugin checks (src/testing/grant.ts). */
   passwordCost?: PasswordCost
 }
 
-export function createTessera ({ database, settings, log, users, passwordCost }: TesseraParts): Tessera {
+export function createTessera ({ database, settings, log, users, metrics, passwordCost }: TesseraParts): Tessera {
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
   const activity = new ActivityLog(database.kysely)
+  const tokenCache = database.tokenLookup.cacheCounts
   if (users !== undefined) {
-    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, activity })
-    return { settings, events, database, activity, tokens, users, builtinUsers: undefined, format }
+    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, activity, metrics })
+    metrics?.attach({ events, tokenCache, argon2Queue: undefined })
+    return { settings, events, database, activity, tokens, users, builtinUsers: undefined, format, metrics }
   }
-  const builtinUsers = new BuiltinUsers({
-    database, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit, cost: passwordCost }), events, log, activity
+  const passwords = new Passwords({
+    queueLimit: settings.argon2QueueLimit,
+    cost: passwordCost,
+    ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
-  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true })
+  const builtinUsers = new BuiltinUsers({ database, passwords, events, log, activity })
+  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, metrics })
   builtinUsers.useTokens(tokens)
+  metrics?.attach({ events, tokenCache, argon2Queue: passwords })
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.
   return {
     settings,
@@ -66,6 +77,7 @@ export function createTessera ({ database, settings, log, users, passwordCost }:
     tokens: tokens as unknown as TokenService<AppUser>,
     users: builtinUsers as unknown as UserStore<AppUser>,
     builtinUsers,
-    format
+    format,
+    metrics
   }
 }

@@ -192,6 +192,22 @@ t.test('a server that cannot be reached, or answers with something else than JSO
   t.equal(page.code, undefined, "no code in a page that is not tessera's")
 })
 
+t.test('baseUrl may be a URL; the global fetch is looked up at each request, and called on globalThis', async (t) => {
+  const baseUrl = await listening(t)
+  const client = new TesseraClient({ baseUrl: new URL(`${baseUrl}/`) })
+  const original = globalThis.fetch
+  t.teardown(() => { globalThis.fetch = original })
+  const seen: unknown[] = []
+  // A later replacement of the global fetch (as test doubles do) is the one the client uses.
+  globalThis.fetch = async function (this: unknown, input, init) {
+    seen.push(this)
+    return await original(input, init)
+  }
+  await client.register({ username: 'heidi', password: PASSWORD })
+  t.same(seen, [globalThis], 'the replacement, called on globalThis (browsers refuse another `this`)')
+  t.equal((await client.me()).username, 'heidi')
+})
+
 t.test("the package exports the client as 'tessera-auth/client'", async (t) => {
   const specifier = 'tessera-auth/client'
   const exported = await import(specifier) as typeof import('../src/client/index.js')

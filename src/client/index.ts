@@ -1,9 +1,11 @@
 /**
- * A small typed client for tessera's HTTP API, for scripts and integration tests. It runs on the
- * global `fetch` (Node 20+, browsers, Deno, Bun) and depends on nothing else.
+ * A small typed client for tessera's HTTP API, for scripts, apps and integration tests. It runs on
+ * the global `fetch` (Node 20+, browsers, React Native, Deno, Bun), uses only standard web APIs
+ * and depends on nothing: its own package, `tessera-auth-client` (packages/client builds this
+ * file), installs alone; `tessera-auth/client` is the same code inside the server's package.
  *
  * ```ts
- * import { TesseraClient, TesseraError } from 'tessera-auth/client'
+ * import { TesseraClient, TesseraError } from 'tessera-auth-client' // or 'tessera-auth/client'
  *
  * const client = new TesseraClient({ baseUrl: 'http://127.0.0.1:3000' })
  * await client.login({ username: 'alice', password, device: 'integration tests' })
@@ -25,6 +27,9 @@
  *   if (error instanceof TesseraError && error.code === 'TOKEN_REVOKED' && error.reason === 'password_changed') showPasswordChangedNotice()
  * }
  * ```
+ *
+ * No type here comes from the DOM or Node's typings (`FetchFunction` says what the client needs of
+ * `fetch`), so a consumer type-checks it with neither `lib: ["DOM"]` nor `@types/node`.
  */
 
 /** A user as the API shows them. */
@@ -150,15 +155,33 @@ export interface ChangePasswordInput {
   newPassword: string
 }
 
+/** What the client needs of a response: a subset of the Fetch API's `Response`. */
+export interface FetchResponse {
+  readonly ok: boolean
+  readonly status: number
+  readonly statusText: string
+  readonly headers: { get: (name: string) => string | null }
+  text: () => Promise<string>
+}
+
+/**
+ * What the client needs of `fetch`: the global `fetch` of Node 20+, browsers, React Native, Deno
+ * and Bun fits, and so does any wrapper of it (timeouts, retries, a test double).
+ */
+export type FetchFunction = (
+  url: string,
+  init: { method: string, headers: Record<string, string>, body?: string }
+) => Promise<FetchResponse>
+
 export interface TesseraClientOptions {
-  /** Where the service is, e.g. `http://127.0.0.1:3000`. */
-  baseUrl: string | URL
+  /** Where the service is, e.g. `http://127.0.0.1:3000` (a string or a `URL`). */
+  baseUrl: string | { readonly href: string }
   /** A token to start with (from the CLI, an environment variable, an earlier login). */
   token?: string | null
   /** Where the plugin's routes are mounted (default `/auth`). */
   prefix?: string
-  /** A `fetch` to use instead of the global one. */
-  fetch?: typeof fetch
+  /** A `fetch` to use instead of the global one (looked up at each request, so a test may replace it). */
+  fetch?: FetchFunction
   /** Headers sent with every request, e.g. a `User-Agent`. */
   headers?: Record<string, string>
 }
@@ -223,16 +246,17 @@ interface ErrorBody {
 export class TesseraClient {
   /** The token the client authenticates with; `register` and `login` set it, `logout` clears it. */
   token: string | null
-  readonly #baseUrl: string
-  readonly #prefix: string
-  readonly #fetch: typeof fetch
-  readonly #headers: Record<string, string>
+  private readonly baseUrl: string
+  private readonly prefix: string
+  private readonly customFetch: FetchFunction | undefined
+  private readonly headers: Record<string, string>
 
   constructor (options: TesseraClientOptions) {
-    this.#baseUrl = String(options.baseUrl).replace(/\/+$/, '')
-    this.#prefix = `/${(options.prefix ?? '/auth').replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '')
-    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis)
-    this.#headers = { ...options.headers }
+    const baseUrl = typeof options.baseUrl === 'string' ? options.baseUrl : options.baseUrl.href
+    this.baseUrl = baseUrl.replace(/\/+$/, '')
+    this.prefix = `/${(options.prefix ?? '/auth').replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '')
+    this.customFetch = options.fetch
+    this.headers = { ...options.headers }
     this.token = options.token ?? null
   }
 
@@ -244,14 +268,14 @@ export class TesseraClient {
 
   /** Creates a user and their first token, which the client then uses. */
   async register (input: RegisterInput): Promise<IssuedToken> {
-    const issued = await this.#request<IssuedToken>('POST', '/register', { body: input, authenticated: false })
+    const issued = await this.request<IssuedToken>('POST', '/register', { body: input, authenticated: false })
     this.token = issued.token
     return issued
   }
 
   /** Logs in: a new token for this device, which the client then uses. */
   async login (input: LoginInput): Promise<IssuedToken> {
-    const issued = await this.#request<IssuedToken>('POST', '/login', { body: input, authenticated: false })
+    const issued = await this.request<IssuedToken>('POST', '/login', { body: input, authenticated: false })
     this.token = issued.token
     return issued
   }
@@ -263,34 +287,34 @@ export class TesseraClient {
 
   /** The user the token belongs to, and the token's own session: its id, and its expiry as this call left it. */
   async whoami (): Promise<Me> {
-    return await this.#request<Me>('GET', '/me')
+    return await this.request<Me>('GET', '/me')
   }
 
   /** Revokes the client's token, and forgets it. */
   async logout (): Promise<void> {
-    await this.#request('POST', '/logout')
+    await this.request('POST', '/logout')
     this.token = null
   }
 
   /** Revokes every token of the user, the client's included, and forgets it. */
   async logoutAll (): Promise<void> {
-    await this.#request('POST', '/logoutall')
+    await this.request('POST', '/logoutall')
     this.token = null
   }
 
   /** Revokes every token of the user except the client's. */
   async logoutOthers (): Promise<void> {
-    await this.#request('POST', '/logoutothers')
+    await this.request('POST', '/logoutothers')
   }
 
   /** The user's live tokens, newest first. */
   async listTokens (): Promise<Session[]> {
-    return await this.#request<Session[]>('GET', '/tokens')
+    return await this.request<Session[]>('GET', '/tokens')
   }
 
   /** Gives one of the user's sessions (by id, from `listTokens`) a new device label; returns it. */
   async renameToken (id: string, device: string): Promise<Session> {
-    return await this.#request<Session>('PATCH', `/tokens/${encodeURIComponent(id)}`, { body: { device } })
+    return await this.request<Session>('PATCH', `/tokens/${encodeURIComponent(id)}`, { body: { device } })
   }
 
   /**
@@ -298,16 +322,16 @@ export class TesseraClient {
    * (older) page, until it is `null`. The client's token needs the scope `sessions`.
    */
   async activity (options: { limit?: number, before?: string } = {}): Promise<{ events: ActivityEvent[], next: string | null }> {
-    const query = new URLSearchParams()
-    if (options.limit !== undefined) query.set('limit', String(options.limit))
-    if (options.before !== undefined) query.set('before', options.before)
-    const search = query.toString()
-    return await this.#request('GET', search === '' ? '/activity' : `/activity?${search}`)
+    // Not URLSearchParams: React Native's lacks `set`, and the client keeps to what every runtime has.
+    const query: string[] = []
+    if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`)
+    if (options.before !== undefined) query.push(`before=${encodeURIComponent(options.before)}`)
+    return await this.request('GET', query.length === 0 ? '/activity' : `/activity?${query.join('&')}`)
   }
 
   /** Revokes one of the user's tokens by id (from `listTokens`). */
   async revokeToken (id: string): Promise<void> {
-    await this.#request('DELETE', `/tokens/${encodeURIComponent(id)}`)
+    await this.request('DELETE', `/tokens/${encodeURIComponent(id)}`)
   }
 
   /**
@@ -315,7 +339,7 @@ export class TesseraClient {
    * client's own token. The client keeps using its own token.
    */
   async createToken (input: CreateTokenInput): Promise<CreatedToken> {
-    return await this.#request<CreatedToken>('POST', '/tokens', { body: input })
+    return await this.request<CreatedToken>('POST', '/tokens', { body: input })
   }
 
   /**
@@ -323,22 +347,23 @@ export class TesseraClient {
    * (a service token: `tessera token create orders-service --scope introspect --ttl none`).
    */
   async introspect (token: string): Promise<Introspection> {
-    return await this.#request<Introspection>('POST', '/introspect', { body: { token } })
+    return await this.request<Introspection>('POST', '/introspect', { body: { token } })
   }
 
   /** Changes the password; every other token of the user is revoked, the client's lives on. */
   async changePassword (input: ChangePasswordInput): Promise<void> {
-    await this.#request('POST', '/password', { body: input })
+    await this.request('POST', '/password', { body: input })
   }
 
-  async #request<T = void> (method: string, path: string, options: { body?: unknown, authenticated?: boolean } = {}): Promise<T> {
-    const headers: Record<string, string> = { ...this.#headers }
+  private async request<T = void> (method: string, path: string, options: { body?: unknown, authenticated?: boolean } = {}): Promise<T> {
+    const headers: Record<string, string> = { ...this.headers }
     if (options.authenticated !== false && this.token !== null) headers.authorization = `Token ${this.token}`
     if (options.body !== undefined) headers['content-type'] = 'application/json'
-    const url = `${this.#baseUrl}${this.#prefix}${path}`
-    let response: Response
+    const url = `${this.baseUrl}${this.prefix}${path}`
+    const fetch = this.fetchFunction()
+    let response: FetchResponse
     try {
-      response = await this.#fetch(url, {
+      response = await fetch(url, {
         method,
         headers,
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
@@ -353,13 +378,21 @@ export class TesseraClient {
     if (response.status === 204 || text === '') return undefined as T
     return JSON.parse(text) as T
   }
+
+  /** The `fetch` option, or the global `fetch` as it is now, called on the global object (as browsers require). */
+  private fetchFunction (): FetchFunction {
+    if (this.customFetch !== undefined) return this.customFetch
+    const global = (globalThis as { fetch?: FetchFunction }).fetch
+    if (typeof global !== 'function') throw new TypeError('TesseraClient: this runtime has no global fetch; pass `fetch` in the options')
+    return global.bind(globalThis)
+  }
 }
 
 function stringOrUndefined (value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined
 }
 
-function errorFrom (response: Response, text: string, requestId: string | undefined): TesseraError {
+function errorFrom (response: FetchResponse, text: string, requestId: string | undefined): TesseraError {
   let body: ErrorBody = {}
   try {
     body = JSON.parse(text) as ErrorBody

@@ -33,6 +33,20 @@ export function isDatabaseUnavailable (error: unknown): boolean {
   return error.cause !== undefined && error.cause !== error && isDatabaseUnavailable(error.cause)
 }
 
+/**
+ * What kind of database error this is, for the metrics: `unavailable` (above), `query` (the
+ * database refused a statement: a SQLite result code, a PostgreSQL SQLSTATE), or `undefined` for
+ * an error that did not come from the database.
+ */
+export function databaseErrorKind (error: unknown): 'unavailable' | 'query' | undefined {
+  if (isDatabaseUnavailable(error)) return 'unavailable'
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 8; cause = cause.cause, depth++) {
+    const { code, severity } = cause as { code?: unknown, severity?: unknown }
+    if (typeof code === 'string' && (/^SQLITE_/.test(code) || (/^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string'))) return 'query'
+  }
+  return undefined
+}
+
 export const DATABASE_UNAVAILABLE_MESSAGE = 'The database is not available right now; try again shortly.'
 
 /** A database outage, as the client sees it: 503 with a clear message (the cause is logged). */

@@ -5,18 +5,19 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { AuthRouteOptions } from './auth-routes.js'
-import { ActivityPage, ActivityQuery, ErrorResponse, scopedErrors } from './schemas.js'
+import { ActivityPage, ActivityQuery, BadRequest, answer, scopedErrors } from './schemas.js'
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy }) => {
   const { activity } = fastify.tessera
 
   fastify.get('/activity', {
     schema: {
+      operationId: 'listActivity',
       summary: "The caller's activity log, newest first; follow `next` with `before` for older entries",
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
       querystring: ActivityQuery,
-      response: { 200: ActivityPage, 400: ErrorResponse, ...scopedErrors }
+      response: { 200: answer(ActivityPage, 'A page of entries, newest first, and the cursor of the next'), 400: BadRequest, ...scopedErrors }
     },
     onRequest: protectedBy('sessions')
   }, async (request) => {

@@ -6,7 +6,7 @@
  * Protected routes run `authenticate` at `onRequest`, before the body is parsed: a client without
  * a valid token gets its 401 without the server reading, parsing or validating what it sent.
  */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
 import { toIso } from '../time.js'
@@ -18,7 +18,10 @@ import { CredentialsChangedError } from '../users/builtin/store.js'
 import type { TesseraUser } from '../users/builtin/user.js'
 import { deviceFromUserAgent } from './device.js'
 import { byClientAddress, limitBy, type LimitHook } from './rate-limits.js'
-import { ErrorResponse, LoginBody, NoContent, SerializedUser, User, USERNAME_MAX_LENGTH, authErrors, scopedErrors, userSchemas } from './schemas.js'
+import {
+  BadRequest, LoginBody, NoContent, OPTIONAL_BODY, PasswordCheckUnavailable, PayloadTooLarge, RateLimited, SerializedUser,
+  UnsupportedMediaType, User, USERNAME_MAX_LENGTH, answer, authErrors, bodyErrors, errorAnswer, scopedErrors, userSchemas
+} from './schemas.js'
 
 const BAD_CREDENTIALS = 'Unable to log in with the provided credentials.'
 const NO_CREDENTIALS =
@@ -131,7 +134,7 @@ function currentSession (token: AuthToken) {
 }
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, protectedBy, userDecorator, limitByUsername }) => {
-  const { tokens, users, builtinUsers, settings } = fastify.tessera
+  const { tokens, users, builtinUsers, settings, metrics } = fastify.tessera
   const show = (user: AppUser): object => users.serialize?.(user) ?? { id: users.idOf(user) }
   const userOf = (request: FastifyRequest): AppUser => (request as unknown as Record<string, AppUser>)[userDecorator]!
   const { MeResponse, IssuedToken } = userSchemas(builtinUsers === undefined ? SerializedUser : User)
@@ -144,12 +147,28 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
     fastify.post('/login', {
       schema: {
+        operationId: 'login',
         summary: 'Log in with a username and password (JSON body or HTTP Basic) and get a new token for this device',
         tags: ['auth'],
+        security: [],
         body: LoginBody,
-        response: { 200: IssuedToken, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+        [OPTIONAL_BODY]: true,
+        response: {
+          200: answer(IssuedToken, 'The new token for this device, and its user'),
+          400: BadRequest,
+          401: errorAnswer('Wrong or missing credentials', {
+            'WWW-Authenticate': Type.String({ description: '`Basic realm="tessera", charset="UTF-8"`' })
+          }),
+          403: errorAnswer('The user holds as many live tokens as allowed (TESSERA_TOKEN_LIMIT_PER_USER, policy refuse)'),
+          413: PayloadTooLarge,
+          415: UnsupportedMediaType,
+          429: RateLimited,
+          503: PasswordCheckUnavailable
+        }
       },
       onRequest: limitLoginByAddress,
+      // Every answer counts, whatever refused it (validation, a limit, the argon2 queue, the credentials).
+      ...(metrics === undefined ? {} : { onResponse: async (_request: FastifyRequest, reply: FastifyReply) => metrics.login(reply.statusCode) }),
       // With HTTP Basic credentials there may be no body at all: validate that as an empty one.
       preValidation: async (request) => {
         if (request.body === undefined) request.body = {}
@@ -176,6 +195,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.get('/me', {
     schema: {
+      operationId: 'me',
       summary: 'The user the token belongs to, and the session of that token (its id, its expiry as this request left it)',
       tags: ['auth'],
       security: [{ token: [] }],
@@ -185,7 +205,13 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   }, async (request) => ({ user: show(userOf(request)), session: currentSession(request.authToken!) }))
 
   fastify.post('/logout', {
-    schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },
+    schema: {
+      operationId: 'logout',
+      summary: 'Revoke the token this request is made with',
+      tags: ['auth'],
+      security: [{ token: [] }],
+      response: { 204: NoContent, ...bodyErrors, ...authErrors }
+    },
     onRequest: protect
   }, async (request, reply) => {
     await tokens.logout(request.authToken!, clientOf(request))
@@ -193,7 +219,13 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   })
 
   fastify.post('/logoutall', {
-    schema: { summary: "Revoke every one of the user's tokens", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
+    schema: {
+      operationId: 'logoutAll',
+      summary: "Revoke every one of the user's tokens",
+      tags: ['auth'],
+      security: [{ token: ['sessions'] }],
+      response: { 204: NoContent, ...bodyErrors, ...scopedErrors }
+    },
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     await tokens.revokeAll(request.authToken!.subject, clientOf(request))
@@ -201,7 +233,13 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   })
 
   fastify.post('/logoutothers', {
-    schema: { summary: "Revoke every one of the user's tokens except this one", tags: ['auth'], security: [{ token: ['sessions'] }], response: { 204: NoContent, ...scopedErrors } },
+    schema: {
+      operationId: 'logoutOthers',
+      summary: "Revoke every one of the user's tokens except this one",
+      tags: ['auth'],
+      security: [{ token: ['sessions'] }],
+      response: { 204: NoContent, ...bodyErrors, ...scopedErrors }
+    },
     onRequest: protectedBy('sessions')
   }, async (request, reply) => {
     const { subject, id } = request.authToken!

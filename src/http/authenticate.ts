@@ -10,6 +10,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/errors.js'
 import type { AppUser } from '../index.js'
+import type { MetricsSink } from '../metrics/sink.js'
 import { AuthenticationError } from '../tokens/failures.js'
 import type { AuthToken, TokenService } from '../tokens/service.js'
 
@@ -53,19 +54,28 @@ interface AuthenticatedRequest {
   authToken: AuthToken | null
 }
 
-/** Builds the `preHandler` that protects a route and sets the request's user and `request.authToken`. */
-export function createAuthenticate (tokens: TokenService<AppUser>, userDecorator: string) {
+/**
+ * Builds the `preHandler` that protects a route and sets the request's user and `request.authToken`;
+ * each outcome is reported to `metrics`, when there are metrics.
+ */
+export function createAuthenticate (tokens: TokenService<AppUser>, userDecorator: string, metrics?: MetricsSink) {
   return async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     let resolved
     try {
       // The address the rate limits see (through TESSERA_TRUST_PROXY), recorded as the session's last.
       resolved = await tokens.resolve(readToken(request.headers.authorization), { address: request.ip })
     } catch (error) {
-      if (error instanceof AuthenticationError) reply.header('www-authenticate', refusalChallenge(error))
-      else if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
+      if (error instanceof AuthenticationError) {
+        metrics?.authentication('failure', error.failure)
+        reply.header('www-authenticate', refusalChallenge(error))
+        throw error
+      }
+      metrics?.authentication('error')
+      if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
       throw error
     }
     (request as unknown as Record<string, unknown>)[userDecorator] = resolved.user;
     (request as unknown as AuthenticatedRequest).authToken = resolved.token
+    metrics?.authentication('success')
   }
 }

@@ -11,12 +11,14 @@
  * a proxy calls `/auth/verify` once per request of the service it protects.
  */
 import formbody from '@fastify/formbody'
-import type { FastifyPluginAsyncTypebox, Static, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
 import type { AuthRouteOptions } from './auth-routes.js'
 import { checkScopes, requireScopes } from './scopes.js'
-import { ErrorResponse, IntrospectBody, Introspection, NoContent, VerifyQuery } from './schemas.js'
+import {
+  BadRequest, IntrospectBody, Introspection, MissingScope, Unauthorized, Unavailable, VerifyQuery, answer, bodyErrors, errorAnswer, noContent
+} from './schemas.js'
 
 /**
  * A header value for any text: characters outside printable ASCII (a username may be any letter)
@@ -39,6 +41,7 @@ const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 
     await scope.register(formbody, { bodyLimit: 4096 })
     scope.withTypeProvider<TypeBoxTypeProvider>().post('/introspect', {
       schema: {
+        operationId: 'introspect',
         summary: 'RFC 7662 token introspection, for other services: is this token live, and whose is it?',
         description: 'The caller authenticates with its own token, which needs the scope `introspect`. The body is ' +
           '`token=<token>` (application/x-www-form-urlencoded) or `{"token": "…"}`.',
@@ -46,7 +49,14 @@ const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 
         security: [{ token: ['introspect'] }],
         consumes: ['application/x-www-form-urlencoded', 'application/json'],
         body: IntrospectBody,
-        response: { 200: Introspection, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
+        response: {
+          200: answer(Introspection, 'The token, or `{"active": false}` alone'),
+          ...bodyErrors,
+          413: errorAnswer('The body is too large (over 4 KiB form-encoded, 16 KiB as JSON)'),
+          401: Unauthorized,
+          403: MissingScope,
+          503: Unavailable
+        }
       },
       onRequest: [authenticate, requireScopes('introspect')]
     }, async (request) => {
@@ -81,13 +91,25 @@ const routes: FastifyPluginAsyncTypebox<Pick<AuthRouteOptions, 'authenticate' | 
     await reply.code(204).send(null)
   }
   const verifySchema = {
+    operationId: 'verify',
     summary: 'Forward authentication for reverse proxies: 204 with the user in X-Tessera-* headers, or 401/403',
     description: 'Reads `Authorization` as `app.authenticate` does. `?scope=a&scope=b`: the token must hold each. ' +
       'Answers HEAD the same way, and any path below it (Envoy\'s ext_authz appends the request\'s own path).',
     tags: ['services'],
     security: [{ token: [] }],
     querystring: VerifyQuery,
-    response: { 204: NoContent, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse }
+    response: {
+      204: noContent('The token is live and holds the scopes asked for: who it is, in headers for the proxy to pass on', {
+        'X-Tessera-User-Id': Type.String({ description: "The user's id (percent-encoded outside printable ASCII)" }),
+        'X-Tessera-Username': Type.String({ description: 'The username, where the user store shows one (percent-encoded outside printable ASCII)' }),
+        'X-Tessera-Token-Id': Type.String({ format: 'uuid', description: "The token's public id" }),
+        'X-Tessera-Scopes': Type.String({ description: "The token's scopes, space-separated" })
+      }),
+      400: BadRequest,
+      401: Unauthorized,
+      403: MissingScope,
+      503: Unavailable
+    }
   }
   fastify.get('/verify', { schema: verifySchema, onRequest: authenticate }, verify)
   // Envoy's HTTP ext_authz asks `<path_prefix><the request's path>`: the same answer, undocumented twice.

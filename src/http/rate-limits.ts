@@ -23,10 +23,14 @@ import { FixedWindowCounter, type Hit } from './fixed-window-counter.js'
 
 export type LimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
+/** Every limit's name (the metrics count refusals by it). */
+export const LIMIT_NAMES = ['login-address', 'login-username', 'register-address', 'token'] as const
+export type LimitName = (typeof LIMIT_NAMES)[number]
+
 /** One limit on some routes. */
 export interface Limit {
   /** Keeps this limit's counter apart from the others' (its rows in the database, on PostgreSQL). */
-  name: 'login-address' | 'login-username' | 'register-address' | 'token'
+  name: LimitName
   /** `null`: no limit. */
   rate: Rate | null
   /** What is counted, as the 429 says it: `Too many ${what}: retry in 12 s.` */
@@ -53,9 +57,11 @@ const sweepEvery = (rate: Rate): number => Math.min(Math.max(rate.windowMs, 1000
 export function limitBy (scope: FastifyInstance, { name, rate, what, key }: Limit): LimitHook {
   if (rate === null) return unlimited
   const count = scope.tessera.database.dialect === 'postgres' ? inDatabase(scope, name, rate) : inMemory(scope, what, rate)
+  const { metrics } = scope.tessera
   return async (request, reply) => {
     const { allowed, retryAfterMs } = await count(request, key(request))
     if (allowed) return
+    metrics?.rateLimitRefusal(name)
     const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000))
     reply.header('retry-after', seconds)
     throw new ApiError('RATE_LIMITED', `Too many ${what}: retry in ${seconds} s.`)

@@ -2,6 +2,11 @@
  * The TypeBox schemas of tessera's HTTP API. Each route declares its body, params and every
  * response code with these: requests are validated strictly (no type coercion), responses are
  * serialised fast and stripped of anything not declared, and @fastify/swagger documents them.
+ *
+ * The shapes a client meets again and again (`User`, `Session`, `Error`, `IssuedToken`, …) carry
+ * an `$id`: the OpenAPI document names them as components and refers to them, so that code
+ * generators emit one named type each (`openapi.ts`). A response whose whole body is such a
+ * shape is declared with `answer`, which also documents its headers.
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox'
 import { ACTIVITY_PAGE_DEFAULT, ACTIVITY_PAGE_MAX, ACTIVITY_TYPES } from '../activity/log.js'
@@ -25,7 +30,7 @@ export const ErrorResponse = Type.Object({
   reason: Type.Optional(Type.Enum(REVOCATION_REASON_LIST, {
     description: 'With TOKEN_REVOKED: how the token was revoked. ' + REVOCATION_REASON_LIST.map((reason) => `${reason}: ${REVOCATION_REASONS[reason]}`).join(' ')
   }))
-}, { description: 'An error: the HTTP status, its name, what went wrong, and its code' })
+}, { $id: 'Error', description: 'An error: the HTTP status, its name, what went wrong, and its code' })
 
 /**
  * Letters, digits and `@ . + - _`. Format characters (bidirectional controls, zero-width spaces
@@ -82,7 +87,7 @@ export const User = Type.Object({
   username: Type.String(),
   email: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String({ format: 'date-time' })
-})
+}, { $id: 'User', description: 'A user' })
 
 const Expiry = Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
   description: 'When the token expires (ISO-8601, UTC), or null if it never does'
@@ -93,24 +98,27 @@ const Expiry = Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
  * @fastify/swagger documents it as an object; the serializer writes every property it holds.
  */
 export const SerializedUser = Type.Object({}, {
+  $id: 'User',
   additionalProperties: true,
   description: "The user, as the application's `serialize` shows it (default `{ id }`)"
 })
 
-/** The schemas that show a user: the built-in user, or an application's serialized one. */
+/**
+ * The schemas that show a user: the built-in user, or an application's serialized one (an
+ * application's tessera has one or the other, so each name stands for one shape).
+ */
 export function userSchemas<U extends TSchema> (user: U) {
   return {
-    MeResponse: Type.Object({ user, session: CurrentSession }),
+    MeResponse: Type.Object({ user, session: CurrentSession }, { description: 'The user the token belongs to, and the token\'s own session' }),
     IssuedToken: Type.Object({
       user,
       token: Type.String({ description: 'The token: shown this once, stored only as a digest' }),
       tokenId: Type.String({ format: 'uuid', description: 'The public id of the token, for the sessions API' }),
       expiry: Expiry,
       scopes: Scopes
-    })
+    }, { $id: 'IssuedToken', description: 'A token just issued to a user, with the user: the only time its secret is shown' })
   }
 }
-
 
 export const RegisterBody = Type.Object({
   username: Username,
@@ -149,7 +157,7 @@ export const CurrentSession = Type.Object({
   }),
   lastUsedAt: LastUsedAt,
   scopes: Scopes
-}, { description: 'The session of the token making this request' })
+}, { $id: 'CurrentSession', description: 'The session of the token making this request' })
 
 const UnknownOr = (description: string) => Type.Union([Type.String(), Type.Null()], { description })
 
@@ -164,7 +172,7 @@ export const Session = Type.Object({
   lastUsedIp: UnknownOr('The client address of its last recorded use; null when unknown or never used'),
   userAgent: UnknownOr('The User-Agent it was issued to (at most 512 characters); null when unknown'),
   current: Type.Boolean({ description: 'Whether this is the token the request was made with' })
-})
+}, { $id: 'Session', description: "One of the user's live tokens (one per device), without its secret" })
 
 export const RenameTokenBody = Type.Object({
   device: Device
@@ -185,7 +193,7 @@ export const CreatedToken = Type.Object({
   expiry: Expiry,
   scopes: Scopes,
   device: Type.String()
-})
+}, { $id: 'CreatedToken', description: 'A personal access token just minted: the only time its secret is shown' })
 
 export const IntrospectBody = Type.Object({
   token: Type.String({ maxLength: 1024, description: 'The token to inspect' }),
@@ -203,7 +211,7 @@ export const Introspection = Type.Object({
   token_type: Type.Optional(Type.Literal('Token')),
   token_id: Type.Optional(Type.String({ format: 'uuid' })),
   device: Type.Optional(Type.String())
-}, { description: 'RFC 7662 introspection: a live token, or {"active": false} alone' })
+}, { $id: 'Introspection', description: 'RFC 7662 introspection: a live token, or {"active": false} alone' })
 
 export const VerifyQuery = Type.Object({
   scope: Type.Optional(Type.Union([Scope, Type.Array(Scope, { maxItems: MAX_SCOPES })], {
@@ -233,21 +241,89 @@ export const ActivityEvent = Type.Object({
   device: Type.Union([Type.String(), Type.Null()]),
   ip: Type.Union([Type.String(), Type.Null()], { description: 'The client address, where the change came over HTTP' }),
   userAgent: Type.Union([Type.String(), Type.Null()])
-})
+}, { $id: 'ActivityEvent', description: 'One entry of a user\'s activity log' })
 
 export const ActivityPage = Type.Object({
   events: Type.Array(ActivityEvent, { description: 'Newest first' }),
   next: Type.Union([Type.String(), Type.Null()], { description: 'The cursor of the next (older) page, for `before`; null on the last page' })
+}, { $id: 'ActivityPage', description: "A page of the user's activity log" })
+
+/** Response headers, by name, as the OpenAPI document shows them (not checked at run time). */
+export type ResponseHeaders = Record<string, TSchema>
+
+/**
+ * A response whose body is a named shape (one with an `$id`), with this response's own description
+ * and headers. Serialised as the shape itself; in the OpenAPI document, a reference to the shape's
+ * component (a shape at the top of a response would otherwise be written out in full there).
+ */
+export function answer<T extends TSchema> (shape: T, description: string, headers?: ResponseHeaders) {
+  return Type.Intersect([shape], { description, ...(headers === undefined ? {} : { headers }) })
+}
+
+/** An answer without a body, with its headers. */
+export function noContent (description = 'No content', headers?: ResponseHeaders) {
+  return Type.Null({ description, ...(headers === undefined ? {} : { headers }) })
+}
+
+export const NoContent = noContent()
+
+const RETRY_AFTER: ResponseHeaders = {
+  'Retry-After': Type.Integer({ minimum: 1, description: 'Seconds to wait before trying again' })
+}
+
+/** An error answer: the error shape, with what this status means here. */
+export function errorAnswer (description: string, headers?: ResponseHeaders) {
+  return answer(ErrorResponse, description, headers)
+}
+
+export const BadRequest = errorAnswer('The request does not match the schema: malformed JSON, a missing or invalid field, parameter or query')
+export const PayloadTooLarge = errorAnswer('The body is too large (over 16 KiB)')
+export const UnsupportedMediaType = errorAnswer('The body is not of a media type this operation takes')
+export const NotFound = errorAnswer('No such resource')
+export const RateLimited = errorAnswer('Too many requests: try again after `Retry-After` seconds', RETRY_AFTER)
+export const Unavailable = errorAnswer('The database is not available right now; try again shortly')
+/** Login, registration and password change check a password: the argon2 queue may be full too. */
+export const PasswordCheckUnavailable = errorAnswer(
+  'Too many password checks are waiting (then with `Retry-After`), or the database is not available right now', RETRY_AFTER)
+
+/** Token-protected routes: a 401 says how to authenticate. */
+export const Unauthorized = errorAnswer('No token, or not a valid one: malformed, unknown, revoked or expired, or its user is inactive', {
+  'WWW-Authenticate': Type.String({
+    description: '`Token` when no token was sent; else `Token error="invalid_token", error_description="<why>"`'
+  })
 })
 
-export const NoContent = Type.Null({ description: 'No content' })
+const MISSING_SCOPE = 'the token does not hold every scope this operation needs'
+const INSUFFICIENT_SCOPE: ResponseHeaders = {
+  'WWW-Authenticate': Type.String({ description: 'With a missing scope: `Token error="insufficient_scope", scope="<the scopes needed>"`' })
+}
+
+/** A route that needs scopes: a 403 names them. */
+export const MissingScope = errorAnswer(`Forbidden: ${MISSING_SCOPE}`, INSUFFICIENT_SCOPE)
+
+/** The 403 of a route that needs scopes and refuses for another reason too. */
+export function forbiddenOrMissingScope (reason: string) {
+  return errorAnswer(`${reason}; or ${MISSING_SCOPE}`, INSUFFICIENT_SCOPE)
+}
+
+/**
+ * What any route that takes a request body can answer once its body is read: Fastify reads a body
+ * (and refuses a bad one) on every POST, PUT, PATCH and DELETE, whether or not the route uses it.
+ */
+export const bodyErrors = { 400: BadRequest, 413: PayloadTooLarge, 415: UnsupportedMediaType }
 
 /** The errors every token-protected route can answer with. */
 export const authErrors = {
-  401: ErrorResponse,
-  429: ErrorResponse,
-  503: ErrorResponse
+  401: Unauthorized,
+  429: RateLimited,
+  503: Unavailable
 }
 
 /** …and those of a route that needs a scope. */
-export const scopedErrors = { ...authErrors, 403: ErrorResponse }
+export const scopedErrors = { ...authErrors, 403: MissingScope }
+
+/**
+ * Marks an operation whose body may be absent (login: HTTP Basic sends none). @fastify/swagger
+ * marks every body required; `openapi.ts` reads this mark and removes it.
+ */
+export const OPTIONAL_BODY = 'x-optional-body'

@@ -9,7 +9,12 @@ import type { AppUser } from '../index.js'
 import { parseOptionalDuration } from '../settings.js'
 import { missingScopes } from '../tokens/scopes.js'
 import { clientOf, type AuthRouteOptions } from './auth-routes.js'
-import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, RenameTokenBody, Session, TokenIdParams, scopedErrors } from './schemas.js'
+import {
+  CreateTokenBody, CreatedToken, NoContent, RenameTokenBody, Session, TokenIdParams, answer, bodyErrors, errorAnswer, forbiddenOrMissingScope,
+  scopedErrors
+} from './schemas.js'
+
+const NoSuchSession = errorAnswer('No such session among the caller\'s')
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy, userDecorator }) => {
   const { tokens } = fastify.tessera
@@ -17,10 +22,11 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.get('/tokens', {
     schema: {
+      operationId: 'listTokens',
       summary: "The caller's live sessions, newest first; `current` marks the one making this request",
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
-      response: { 200: Type.Array(Session), ...scopedErrors }
+      response: { 200: Type.Array(Session, { description: 'The live sessions, newest first' }), ...scopedErrors }
     },
     onRequest: withSessions
   }, async (request) => {
@@ -31,11 +37,17 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.post('/tokens', {
     schema: {
+      operationId: 'createToken',
       summary: 'Mint a personal access token for the caller, with at most the scopes of the token making the request',
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
       body: CreateTokenBody,
-      response: { 201: CreatedToken, 400: ErrorResponse, ...scopedErrors }
+      response: {
+        201: answer(CreatedToken, 'The new token: its secret is shown this once'),
+        ...bodyErrors,
+        ...scopedErrors,
+        403: forbiddenOrMissingScope('The new token would hold a scope this one lacks, or the user holds as many live tokens as allowed')
+      }
     },
     onRequest: withSessions
   }, async (request, reply) => {
@@ -54,12 +66,13 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.patch('/tokens/:id', {
     schema: {
+      operationId: 'renameToken',
       summary: 'Rename one of the caller\'s sessions (give it a device label a person recognises)',
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
       params: TokenIdParams,
       body: RenameTokenBody,
-      response: { 200: Session, 400: ErrorResponse, 404: ErrorResponse, ...scopedErrors }
+      response: { 200: answer(Session, 'The session, renamed'), ...bodyErrors, 404: NoSuchSession, ...scopedErrors }
     },
     onRequest: withSessions
   }, async (request) => {
@@ -72,11 +85,12 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
 
   fastify.delete('/tokens/:id', {
     schema: {
+      operationId: 'revokeToken',
       summary: 'Revoke one of the caller\'s sessions (log out that device)',
       tags: ['sessions'],
       security: [{ token: ['sessions'] }],
       params: TokenIdParams,
-      response: { 204: NoContent, 400: ErrorResponse, 404: ErrorResponse, ...scopedErrors }
+      response: { 204: NoContent, ...bodyErrors, 404: NoSuchSession, ...scopedErrors }
     },
     onRequest: withSessions
   }, async (request, reply) => {

@@ -47,6 +47,11 @@ export interface TokenLookup {
   /** Why the cache is off, when it is off although it was asked for. */
   readonly cacheOffReason: string | undefined
   /**
+   * Lookups the cache answered (`hits`) and those it sent to the database (`misses`), since it
+   * opened; `undefined` without a cache. Plain counts, read by the metrics when they are scraped.
+   */
+  readonly cacheCounts?: { hits: number, misses: number } | undefined
+  /**
    * Records a use of a token (`lastUsedAt`, its slid expiry, and the client's address unless
    * `null`: the address recorded before is then kept) without making the request wait:
    * the uses of one event-loop turn are written together after it (on SQLite in one transaction,
@@ -120,6 +125,7 @@ class SqliteTokenLookup implements TokenLookup {
   readonly #cache = new Map<string, TokenRecord>()
   readonly #waiting: WaitingLookup[] = []
   readonly cacheOffReason: string | undefined
+  readonly cacheCounts: { hits: number, misses: number } | undefined
   // Null: the cache is off (size 0, a database whose changes cannot be watched, or closed).
   #signal: ChangeSignal | null
   // Prepared on first use: the table may not exist until the migrations have run.
@@ -137,6 +143,7 @@ class SqliteTokenLookup implements TokenLookup {
     const watched = cacheSize > 0 ? changeSignalFor(sqlite, file) : { signal: null, reason: undefined }
     this.#signal = watched.signal
     this.cacheOffReason = watched.reason
+    this.cacheCounts = watched.signal === null ? undefined : { hits: 0, misses: 0 }
     this.#dataVersion = sqlite.prepare<[], number>('PRAGMA data_version').pluck()
   }
 
@@ -226,9 +233,11 @@ class SqliteTokenLookup implements TokenLookup {
     for (const { digest, resolve, reject } of waiting) {
       const cached = this.#cache.get(digest)
       if (cached !== undefined) {
+        this.cacheCounts!.hits++
         resolve(cached)
         continue
       }
+      if (signal !== null) this.cacheCounts!.misses++
       try {
         const found = lookup.get(digestBytes(digest))
         // Inside an open transaction the connection sees its own uncommitted rows: never cache those.

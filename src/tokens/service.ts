@@ -16,6 +16,7 @@ import { normalizeAddress } from '../http/client-address.js'
 import { sessionUserAgent } from '../http/device.js'
 import { deviceProblem } from '../http/schemas.js'
 import { emitSafely, type TesseraEmitter, type TesseraEventName, type TesseraEvents } from '../events.js'
+import type { MetricsSink } from '../metrics/sink.js'
 import type { TesseraSettings } from '../settings.js'
 import { toIso } from '../time.js'
 import type { UserStore } from '../users/store.js'
@@ -135,6 +136,8 @@ export interface TokenServiceDeps<User> {
   log: FastifyBaseLogger
   /** Where the changes made here are recorded for the subject to read back. */
   activity: ActivityLog
+  /** Where a failed background write is reported, when metrics are on. */
+  metrics?: MetricsSink | undefined
   /**
    * Whether the user found for a cached token may be kept with it. True only for a store whose
    * users live in tessera's own database (the built-in one): the token cache empties on every
@@ -152,6 +155,7 @@ export class TokenService<User> {
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
   readonly #activity: ActivityLog
+  readonly #metrics: MetricsSink | undefined
   /** Users found for cached token records; they go when the record leaves the cache. */
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
 
@@ -164,6 +168,7 @@ export class TokenService<User> {
     this.#events = deps.events
     this.#log = deps.log
     this.#activity = deps.activity
+    this.#metrics = deps.metrics
     this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
   }
 
@@ -332,7 +337,10 @@ export class TokenService<User> {
       const slid = now + ttl
       expiresAt = autoRefreshMaxTtl === null ? slid : Math.min(slid, record.createdAt + autoRefreshMaxTtl)
     }
-    const couldNot = (error: unknown): void => this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
+    const couldNot = (error: unknown): void => {
+      this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
+      this.#metrics?.databaseError(error)
+    }
     // Written with the other uses of this turn, after the request is answered.
     this.#database.tokenLookup.recordUse(record, now, expiresAt, addressOf(address), couldNot)
     return expiresAt

@@ -86,21 +86,29 @@ export function buildOutputs (source: string): string[] {
   return [`${base}.js`, `${base}.d.ts`, `${base}.js.map`]
 }
 
-/** What the incremental build (`tsc -b`) records of its last run: rewritten by every build that looked at newer sources. */
+/** What the incremental builds (`tsc -b`) record of their last run: rewritten by every build that looked at newer sources. */
 const BUILD_INFO = 'dist/tsconfig.build.tsbuildinfo'
+const CLIENT_BUILD_INFO = 'packages/client/tsconfig.tsbuildinfo'
+
+/** The client's one source, which the client package builds into `packages/client/dist`. */
+export const CLIENT_SOURCE = 'src/client/index.ts'
 
 /**
- * Sources whose compiled `.js` is missing, or older than them and than the last build: `dist` is
- * not the current code. (The build leaves an output alone when its source was touched but not
- * changed, and records that it looked in `BUILD_INFO`.)
+ * Whether `output` is missing, or older than `source` and than the last build (the build leaves an
+ * output alone when its source was touched but not changed, and records that it looked in its build info).
  */
-export function staleBuild (): string[] {
-  const info = join(ROOT, BUILD_INFO)
+function staleOutput (output: string, source: string, buildInfo: string): boolean {
+  const info = join(ROOT, buildInfo)
   const lastBuild = existsSync(info) ? statSync(info).mtimeMs : 0
-  return buildSources().filter((source) => {
-    const output = join(ROOT, buildOutputs(source)[0]!)
-    return !existsSync(output) || Math.max(statSync(output).mtimeMs, lastBuild) < statSync(join(ROOT, source)).mtimeMs
-  })
+  const compiled = join(ROOT, output)
+  return !existsSync(compiled) || Math.max(statSync(compiled).mtimeMs, lastBuild) < statSync(join(ROOT, source)).mtimeMs
+}
+
+/** Sources whose build is not the current code: in `dist`, or in the client package's `dist`. */
+export function staleBuild (): string[] {
+  const stale = buildSources().filter((source) => staleOutput(buildOutputs(source)[0]!, source, BUILD_INFO))
+  if (staleOutput('packages/client/dist/index.js', CLIENT_SOURCE, CLIENT_BUILD_INFO)) stale.push(`${CLIENT_SOURCE} (packages/client/dist)`)
+  return stale
 }
 
 /** What `npm pack --json` says of one package. */
@@ -108,6 +116,8 @@ export interface PackResult {
   name: string
   version: string
   filename: string
+  /** The tarball's size in bytes (gzip). */
+  size: number
   files: Array<{ path: string, size: number, mode: number }>
 }
 
@@ -117,15 +127,18 @@ function parsePack (stdout: string): PackResult {
   return parsed[0]
 }
 
-/** The tarball's contents, without writing it. */
-export async function packDryRun (): Promise<PackResult> {
-  const { stdout } = await runOk('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
+/** The client package, `tessera-auth-client`, which the root build builds too (from `src/client`). */
+export const CLIENT_PACKAGE = join(ROOT, 'packages/client')
+
+/** The tarball's contents, without writing it; `directory`: which package (default the root one). */
+export async function packDryRun (directory = ROOT): Promise<PackResult> {
+  const { stdout } = await runOk('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: directory })
   return parsePack(stdout)
 }
 
-/** Writes the tarball into `destination`; returns its path. */
-export async function packInto (destination: string): Promise<string> {
-  const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: ROOT })
+/** Writes the tarball of the package in `directory` (default the root one) into `destination`; returns its path. */
+export async function packInto (destination: string, directory = ROOT): Promise<string> {
+  const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: directory })
   return join(destination, parsePack(stdout).filename)
 }
 

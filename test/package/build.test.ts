@@ -12,8 +12,12 @@ import { ROOT, runOk } from '../helpers/package.js'
 
 const clone = mkdtempSync(join(tmpdir(), 'tessera-build-'))
 t.teardown(() => rmSync(clone, { recursive: true, force: true }))
-for (const entry of ['src', 'migrations', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) {
-  cpSync(join(ROOT, entry), join(clone, entry), { recursive: true })
+// The client package builds with the server (its own dist and build info are not copied: a fresh clone has neither).
+for (const entry of ['src', 'migrations', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'packages/client']) {
+  cpSync(join(ROOT, entry), join(clone, entry), {
+    recursive: true,
+    filter: (source) => !/packages\/client\/(dist|tsconfig\.tsbuildinfo)$/.test(source)
+  })
 }
 symlinkSync(join(ROOT, 'node_modules'), join(clone, 'node_modules'), 'dir')
 
@@ -36,6 +40,7 @@ t.test('prestart builds a fresh clone, then rebuilds nothing until a source chan
   t.notOk(existsSync(join(clone, 'dist')), 'a fresh clone has no dist')
   await runOk('npm', ['run', 'prestart'], { cwd: clone })
   t.ok(existsSync(join(clone, 'dist/src/cli/bin.js')), 'the first prestart built the service')
+  t.ok(existsSync(join(clone, 'packages/client/dist/index.js')), 'and the client package')
   const built = distFiles()
 
   const again = performance.now()

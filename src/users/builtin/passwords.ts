@@ -79,6 +79,8 @@ export interface PasswordsOptions {
   concurrency?: number
   /** Most operations waiting for a turn; past it, `PasswordQueueFullError` (default: 64 per core; 0: never wait). */
   queueLimit?: number
+  /** Told how long each operation waited for its turn, in seconds (0: at once), for metrics. */
+  onWait?: (seconds: number) => void
   /** Default `standard`; `test` is for the test kit alone (see `TEST_ARGON2_OPTIONS`). */
   cost?: PasswordCost
 }
@@ -99,6 +101,7 @@ async function matches (passwordHash: string, password: string): Promise<boolean
 export class Passwords {
   readonly #concurrency: number
   readonly #queueLimit: number
+  readonly #onWait: ((seconds: number) => void) | undefined
   readonly #cost: PasswordCost
   #running = 0
   /** Waiting operations by client, clients in the order they are served next. */
@@ -107,17 +110,29 @@ export class Passwords {
 
   /** `options` may also be the concurrency alone, the older form. */
   constructor (options: PasswordsOptions | number = {}) {
-    const { concurrency = availableParallelism(), queueLimit = DEFAULT_ARGON2_QUEUE_LIMIT, cost = 'standard' } =
+    const { concurrency = availableParallelism(), queueLimit = DEFAULT_ARGON2_QUEUE_LIMIT, onWait, cost = 'standard' } =
       typeof options === 'number' ? { concurrency: options } : options
     this.#concurrency = Math.max(1, concurrency)
     this.#queueLimit = Math.max(0, queueLimit)
+    this.#onWait = onWait
     this.#cost = cost
+  }
+
+  /** How many operations are waiting for a turn now. */
+  get waiting (): number {
+    return this.#waitingCount
   }
 
   /** Runs `operation` when fewer than `concurrency` argon2 operations are running. */
   async #inTurn<T> (operation: () => Promise<T>): Promise<T> {
-    if (this.#running < this.#concurrency) this.#running++
-    else await this.#waitTurn(currentClient.getStore() ?? NO_CLIENT)
+    if (this.#running < this.#concurrency) {
+      this.#running++
+      this.#onWait?.(0)
+    } else {
+      const started = this.#onWait === undefined ? 0 : performance.now()
+      await this.#waitTurn(currentClient.getStore() ?? NO_CLIENT)
+      this.#onWait?.((performance.now() - started) / 1000)
+    }
     try {
       return await operation()
     } finally {

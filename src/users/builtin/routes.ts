@@ -7,7 +7,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ApiError } from '../../error-codes.js'
 import { asClient, clientOf, deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
 import { byClientAddress, limitBy } from '../../http/rate-limits.js'
-import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, scopedErrors, userSchemas } from '../../http/schemas.js'
+import {
+  ChangePasswordBody, forbiddenOrMissingScope, NoContent, PasswordCheckUnavailable, RateLimited, RegisterBody, User, answer, bodyErrors,
+  errorAnswer, scopedErrors, userSchemas
+} from '../../http/schemas.js'
 import type { BuiltinUsers } from './store.js'
 import type { TesseraUser } from './user.js'
 
@@ -20,10 +23,19 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
 
   fastify.post('/register', {
     schema: {
+      operationId: 'register',
       summary: 'Create a user and their first token',
       tags: ['auth'],
+      security: [],
       body: RegisterBody,
-      response: { 201: IssuedToken, 400: ErrorResponse, 403: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: {
+        201: answer(IssuedToken, 'The new user and their first token'),
+        ...bodyErrors,
+        403: errorAnswer('Registration is closed (TESSERA_REGISTRATION=closed)'),
+        409: errorAnswer('A user with that username already exists (regardless of case)'),
+        429: RateLimited,
+        503: PasswordCheckUnavailable
+      }
     },
     onRequest: limitRegistrationByAddress,
     // Closed registration answers 403 whatever the body holds.
@@ -39,11 +51,18 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
 
   fastify.post('/password', {
     schema: {
+      operationId: 'changePassword',
       summary: 'Change the password; every other token of the user is revoked, this one lives',
       tags: ['auth'],
       security: [{ token: ['password'] }],
       body: ChangePasswordBody,
-      response: { 204: NoContent, 400: ErrorResponse, ...scopedErrors }
+      response: {
+        204: NoContent,
+        ...bodyErrors,
+        ...scopedErrors,
+        403: forbiddenOrMissingScope('The current password is wrong'),
+        503: PasswordCheckUnavailable
+      }
     },
     onRequest: protectedBy('password'),
     preHandler: limitByUsername
