@@ -9,7 +9,8 @@
  * migrates nothing twice and keeps the tokens.
  *
  * Runs on SQLite always, and on PostgreSQL too (a fresh schema) when TESSERA_TEST_DATABASE=postgres.
- * The pack and the install happen once for the file; both runs use them.
+ * The tarball is packed and installed into the example once per build (test/helpers/package.ts,
+ * `sharedDirectory`): both runs of `npm test`, and both databases here, use that install.
  */
 import { spawn } from 'node:child_process'
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -20,56 +21,59 @@ import SQLite from 'better-sqlite3'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { TEST_DIALECT } from '../helpers/app.js'
-import { ROOT, packInto, run, runOk, staleBuild } from '../helpers/package.js'
+import { ROOT, digest, filesUnder, packedTarball, run, runOk, sharedDirectory, staleBuild } from '../helpers/package.js'
 import { createTestSchema } from '../helpers/postgres.js'
 
 const PASSWORD = 'correct horse battery staple'
 
 // ---------------------------------------------------------------------------------------------
-// Pack and install, once.
+// Pack and install, once per build.
 
 const stale = staleBuild()
 if (stale.length > 0) throw new Error(`dist is older than ${stale.join(', ')}: run \`npm run build\` first (npm test does)`)
 
+/** The databases of this run. */
 const work = mkdtempSync(join(tmpdir(), 'tessera-consumer-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
 
-const packStarted = performance.now()
-const tarball = await packInto(work)
-const packSeconds = (performance.now() - packStarted) / 1000
-
-const appDir = join(work, 'existing-app')
-cpSync(join(ROOT, 'examples/existing-app'), appDir, {
-  recursive: true,
-  filter: (source) => !['node_modules', 'data', 'package-lock.json'].includes(basename(source))
-})
+const EXAMPLE = 'examples/existing-app'
+/** What a developer's run of the example may leave beside its sources: not copied. */
+const notCopied = (name: string): boolean => ['node_modules', 'data', 'package-lock.json'].includes(name)
 
 const versionOf = (directory: string): string =>
   (JSON.parse(readFileSync(join(directory, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { version: string }).version
 const projectSqliteVersion = versionOf(ROOT)
-
-// Installed as a consumer installs it (`npm install <tarball>` and the example's own dependencies),
-// but with --ignore-scripts: better-sqlite3's install script compiles the native addon from source
-// when no prebuilt binary can be downloaded (about 2 minutes here), far too slow for a test. It is
-// pinned to the project's own version instead, and the project's compiled addon (same version,
-// same Node) is copied in below. @node-rs/argon2 needs no script: its binary is an optional
-// platform package. --prefer-offline: the npm cache answers whatever it already holds.
-const installStarted = performance.now()
-await runOk('npm', [
-  'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
-  tarball, `better-sqlite3@${projectSqliteVersion}`
-], { cwd: appDir })
-const installSeconds = (performance.now() - installStarted) / 1000
-
-const consumerSqliteVersion = versionOf(appDir)
-if (consumerSqliteVersion !== projectSqliteVersion) {
-  throw new Error(`the consumer got better-sqlite3 ${consumerSqliteVersion}, the project has ${projectSqliteVersion}: the addon cannot be copied`)
-}
 const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'
-mkdirSync(join(appDir, 'node_modules/better-sqlite3/build/Release'), { recursive: true })
-copyFileSync(join(ROOT, addon), join(appDir, addon))
 
-t.comment(`npm pack ${packSeconds.toFixed(1)} s, npm install ${installSeconds.toFixed(1)} s`)
+const started = performance.now()
+const { tarball } = await packedTarball()
+const exampleSources = filesUnder(EXAMPLE).filter((file) => !file.slice(EXAMPLE.length + 1).split('/').some(notCopied))
+const installed = await sharedDirectory(
+  `existing-app-${digest(exampleSources, tarball, projectSqliteVersion, process.version, process.arch)}`,
+  async (dir) => {
+    const appDir = join(dir, 'existing-app')
+    cpSync(join(ROOT, EXAMPLE), appDir, { recursive: true, filter: (source) => !notCopied(basename(source)) })
+    // Installed as a consumer installs it (`npm install <tarball>` and the example's own dependencies),
+    // but with --ignore-scripts: better-sqlite3's install script compiles the native addon from source
+    // when no prebuilt binary can be downloaded (about 2 minutes here), far too slow for a test. It is
+    // pinned to the project's own version instead, and the project's compiled addon (same version,
+    // same Node) is copied in below. @node-rs/argon2 needs no script: its binary is an optional
+    // platform package. --prefer-offline: the npm cache answers whatever it already holds.
+    await runOk('npm', [
+      'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
+      tarball, `better-sqlite3@${projectSqliteVersion}`
+    ], { cwd: appDir })
+    const consumerSqliteVersion = versionOf(appDir)
+    if (consumerSqliteVersion !== projectSqliteVersion) {
+      throw new Error(`the consumer got better-sqlite3 ${consumerSqliteVersion}, the project has ${projectSqliteVersion}: the addon cannot be copied`)
+    }
+    mkdirSync(join(appDir, 'node_modules/better-sqlite3/build/Release'), { recursive: true })
+    copyFileSync(join(ROOT, addon), join(appDir, addon))
+  })
+const appDir = join(installed.dir, 'existing-app')
+t.comment(installed.made
+  ? `npm pack and npm install: ${((performance.now() - started) / 1000).toFixed(1)} s`
+  : `packed and installed earlier for this build: ${installed.dir}`)
 
 // Started now and awaited by the last test: tsc takes seconds of CPU, the servers mostly wait.
 const typeCheck = run('npm', ['run', 'check'], { cwd: appDir })
