@@ -10,6 +10,7 @@ import * as m0003 from './0003_token_lifetimes.js'
 import * as m0004 from './0004_username_keys.js'
 import * as m0005 from './0005_token_scopes.js'
 import * as m0006 from './0006_rate_limit_windows.js'
+import * as m0007 from './0007_token_tombstones.js'
 import * as m0009 from './0009_activity_log.js'
 
 export interface Migration {
@@ -24,5 +25,6 @@ export const migrations: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0004_username_keys', m0004],
   ['0005_token_scopes', m0005],
   ['0006_rate_limit_windows', m0006],
+  ['0007_token_tombstones', m0007],
   ['0009_activity_log', m0009]
 ]

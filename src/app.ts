@@ -2,7 +2,6 @@
  * The tessera service as a Fastify app: the plugin on its own database, plus `/healthz`.
  * Built without listening, so that tests can `inject` into it; `server.ts` listens.
  */
-import sensible from '@fastify/sensible'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
@@ -14,9 +13,12 @@ import { isDatabaseUnavailable } from './db/errors.js'
 import { DatabaseHealth } from './health.js'
 import openapi from './openapi.js'
 import tessera from './plugin.js'
+import { ApiError } from './error-codes.js'
+import { answerClientError, answerError, answerNotFound } from './http/errors.js'
 import { ErrorResponse } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
 import { RequestLog, requestLogger } from './request-log.js'
+import { TEST_KIT, type TestKitGrant } from './testing/grant.js'
 
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -98,6 +100,14 @@ export interface BuildOptions {
 }
 
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  return await buildAppWith(config, options)
+}
+
+/**
+ * `buildApp`, and for the test kit (src/testing/) alone: on the database its grant names, with the
+ * test password cost. Not exported from the package's entry points.
+ */
+export async function buildAppWith (config: Config, options: BuildOptions, grant?: TestKitGrant): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? serviceLogger(config),
     // One line per completed request (`request-log.ts`), each log line of a request carrying its id
@@ -109,6 +119,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     trustProxy: trustProxyOption(config.trustProxy),
     // A malformed session id of any length gets its 400 from the schema, not a 414 from the router.
     routerOptions: { maxParamLength: 16 * 1024 },
+    // A URL the router cannot decode (`/auth/tokens/%zz`), and bytes Node's parser refuses, are
+    // answered in tessera's shape too, with a code, rather than with Fastify's `FST_ERR_BAD_URL`.
+    frameworkErrors: answerError,
+    clientErrorHandler: answerClientError,
     // Node answers 431 past 16 KiB of headers before Fastify sees them; a 10 KiB header is served.
     requestTimeout: 30_000
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -118,10 +132,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
   // First, so that every route, every scope registered below and the 404 handler send it.
   noSniff(app)
-  await app.register(sensible)
+  // Every error of the service in tessera's shape, with its code: /healthz's, /docs', a 404's.
+  app.setErrorHandler(answerError)
+  app.setNotFoundHandler(answerNotFound)
   // Before any route, so that every route's schema makes it into the document.
   await app.register(openapi)
-  const database = openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
+  const database = grant?.database ?? openDatabase(config.databaseUrl, { poolSize: config.dbPoolSize, tokenCacheSize: config.tokenCacheSize, groupCommit: config.groupCommit })
   app.addHook('onClose', async () => await database.close())
   const health = new DatabaseHealth(async () => await sql`SELECT 1`.execute(database.kysely), { now: options.now })
   // Before the plugin, so that its routes have it: an outage any request runs into makes the next probe ask.
@@ -130,7 +146,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     done()
   })
   try {
-    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart })
+    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart, ...(grant === undefined ? {} : { [TEST_KIT]: grant }) })
   } catch (error) {
     // The app never got to close: close what it opened.
     await database.close()
@@ -148,7 +164,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       await health.check()
     } catch (error) {
       app.log.error({ err: error }, 'health check: database unreachable')
-      throw app.httpErrors.serviceUnavailable('The database is not reachable.')
+      throw new ApiError('DATABASE_UNAVAILABLE', 'The database is not reachable.')
     }
     return { status: 'ok' as const }
   })

@@ -151,6 +151,11 @@ export const VARIABLES = {
     parse: (t: string) => (TOKEN_PREFIX_PATTERN.test(t) ? t : undefined)
   },
   TESSERA_SWEEP_INTERVAL: { default: '1h', expected: `${DURATION_FORMS}, or none`, parse: parseOptionalDuration },
+  TESSERA_REVOCATION_MEMORY: {
+    default: formatDuration(DEFAULT_SETTINGS.revocationMemory),
+    expected: DURATION_FORMS,
+    parse: parseDuration
+  },
   TESSERA_ACTIVITY_RETENTION: { default: '90d', expected: DURATION_FORMS, parse: parseDuration },
   TESSERA_DEFAULT_SCOPES: {
     default: '*',
@@ -224,6 +229,7 @@ export function loadConfig (env: Env = process.env): Config {
       tokenLimitPolicy: v.TESSERA_TOKEN_LIMIT_POLICY,
       tokenPrefix: v.TESSERA_TOKEN_PREFIX,
       sweepInterval: v.TESSERA_SWEEP_INTERVAL,
+      revocationMemory: v.TESSERA_REVOCATION_MEMORY,
       activityRetention: v.TESSERA_ACTIVITY_RETENTION,
       defaultScopes: v.TESSERA_DEFAULT_SCOPES,
       rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS,

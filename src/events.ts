@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AppUser } from './index.js'
+import type { RevocationReason } from './tokens/failures.js'
 import type { TesseraUser } from './users/builtin/user.js'
 
 export interface TesseraEvents {
@@ -24,11 +25,17 @@ export interface TesseraEvents {
   logoutAll: [{ subject: string, revoked: number }]
   /** Every token of the subject but the presented one was revoked (`POST /auth/logoutothers`). */
   logoutOthers: [{ subject: string, keptTokenId: string, revoked: number }]
-  /** One session was revoked by id: by its owner, by the CLI, or evicted to make room under the token limit. */
-  sessionRevoked: [{ subject: string, tokenId: string, reason: 'revoked' | 'evicted' }]
+  /**
+   * One session was revoked by id: by its owner or the CLI (`revoked`), evicted to make room under
+   * the token limit (`evicted`), or by the application with a reason of its own (`tokens.revoke`).
+   */
+  sessionRevoked: [{ subject: string, tokenId: string, reason: RevocationReason }]
   /** An expired token was presented and deleted. (The periodic sweep does not emit one per row.) */
   tokenExpired: [{ subject: string, tokenId: string }]
-  /** A built-in user's password was changed; every other token of the user was revoked. */
+  /**
+   * A built-in user's password was changed: by the user (`POST /auth/password`: every other token
+   * was revoked) or by an operator (`tessera user set-password`: every token, unless `--keep-sessions`).
+   */
   passwordChanged: [{ subject: string, revoked: number }]
 }
 

@@ -4,9 +4,10 @@ import type { TesseraUser } from './users/builtin/user.js'
 export { default, default as tessera } from './plugin.js'
 export type { AuthenticateHook, TesseraOptions } from './plugin.js'
 export type { Tessera } from './tessera.js'
-export { AUTH_FAILURES, AuthenticationError, type AuthFailure } from './tokens/failures.js'
+export { AUTH_FAILURES, AuthenticationError, REVOCATION_REASONS, type AuthFailure, type RevocationReason } from './tokens/failures.js'
+export { ERROR_CODES, type ErrorCode } from './error-codes.js'
 export {
-  TokenLimitError, TokenService, type AuthToken, type IssueOptions, type IssuedToken, type Session, type Transaction
+  TokenLimitError, TokenService, type AuthToken, type IssueOptions, type IssuedToken, type RevokeOptions, type Session, type Transaction
 } from './tokens/service.js'
 export type { UserStore } from './users/store.js'
 export type { TesseraUser } from './users/builtin/user.js'

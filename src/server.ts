@@ -72,11 +72,17 @@ export async function serve (config: Config): Promise<void> {
       await ended(destination)
     }
   })
+  let address: string
   try {
-    await app.listen({ port: config.port, host: config.host })
+    address = await app.listen({ port: config.port, host: config.host })
   } catch (error) {
     grace.uninstall()
     await app.close()
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
   }
+  // One line for whoever reads the log first: where the service is, on which database (a
+  // description, never a password) and where its docs are; as fields too, for log tools.
+  const database = app.tessera.database.description
+  const docs = `${address}/docs`
+  app.log.info({ address, database, docs }, `tessera is up at ${address} on the database ${database}; API docs at ${docs}`)
 }

@@ -37,6 +37,12 @@ export interface TesseraSettings {
   tokenPrefix: string
   /** How often expired tokens are swept from the table, in ms; `null`: never (they still die when presented). */
   sweepInterval: number | null
+  /**
+   * How long a revoked or expired token is remembered (its digest, when and why it ended), in ms:
+   * presented within it, it is told `TOKEN_REVOKED` with its reason, or `TOKEN_EXPIRED`; after it,
+   * `TOKEN_INVALID`. The sweep forgets older ones.
+   */
+  revocationMemory: number
   /** How long the activity log keeps an entry, in ms; older entries go with the token sweep. */
   activityRetention: number
   /** The scopes of the tokens that `POST /auth/register` and `POST /auth/login` issue (`*`: every scope). */
@@ -76,6 +82,7 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   tokenLimitPolicy: 'refuse',
   tokenPrefix: 'tsr_',
   sweepInterval: 60 * 60 * 1000,
+  revocationMemory: 30 * 24 * 60 * 60 * 1000,
   activityRetention: 90 * 24 * 60 * 60 * 1000,
   defaultScopes: Object.freeze(['*']),
   rateLimitMaxKeys: 100_000,
@@ -146,6 +153,7 @@ export function settingsProblems (settings: TesseraSettings): string[] {
   positive(settings.autoRefreshMaxTtl, 'autoRefreshMaxTtl', true)
   positive(settings.minRefreshInterval, 'minRefreshInterval', false)
   positive(settings.sweepInterval, 'sweepInterval', true)
+  positive(settings.revocationMemory, 'revocationMemory', false)
   positive(settings.activityRetention, 'activityRetention', false)
   positive(settings.tokenLimitPerUser, 'tokenLimitPerUser', true)
   if (!(Number.isSafeInteger(settings.rateLimitMaxKeys) && settings.rateLimitMaxKeys > 0)) {

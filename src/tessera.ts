@@ -12,7 +12,7 @@ import type { AppUser } from './index.js'
 import type { TesseraSettings } from './settings.js'
 import { TokenFormat } from './tokens/format.js'
 import { TokenService } from './tokens/service.js'
-import { Passwords } from './users/builtin/passwords.js'
+import { Passwords, type PasswordCost } from './users/builtin/passwords.js'
 import { BuiltinUsers } from './users/builtin/store.js'
 import type { TesseraUser } from './users/builtin/user.js'
 import type { UserStore } from './users/store.js'
@@ -40,9 +40,11 @@ export interface TesseraParts {
   log: FastifyBaseLogger
   /** The application's users; without them, the built-in store. */
   users?: UserStore<AppUser> | undefined
+  /** The built-in store's argon2 cost; `test` only for the test kit, which the plugin checks (src/testing/grant.ts). */
+  passwordCost?: PasswordCost
 }
 
-export function createTessera ({ database, settings, log, users }: TesseraParts): Tessera {
+export function createTessera ({ database, settings, log, users, passwordCost }: TesseraParts): Tessera {
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
   const activity = new ActivityLog(database.kysely)
@@ -51,7 +53,7 @@ export function createTessera ({ database, settings, log, users }: TesseraParts)
     return { settings, events, database, activity, tokens, users, builtinUsers: undefined, format }
   }
   const builtinUsers = new BuiltinUsers({
-    database, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit }), events, log, activity
+    database, passwords: new Passwords({ queueLimit: settings.argon2QueueLimit, cost: passwordCost }), events, log, activity
   })
   const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true })
   builtinUsers.useTokens(tokens)

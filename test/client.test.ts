@@ -3,9 +3,12 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import {
   TesseraClient, TesseraError, type ChangePasswordInput, type IssuedToken, type LoginInput, type RegisterInput,
-  type Session, type TesseraUser, type CreateTokenInput, type CreatedToken, type Introspection
+  type Session, type TesseraUser, type CreateTokenInput, type CreatedToken, type Introspection, type RevocationReason,
+  type TesseraErrorCode
 } from '../src/client/index.js'
+import type { ErrorCode } from '../src/error-codes.js'
 import type * as schemas from '../src/http/schemas.js'
+import type { RevocationReason as ServerRevocationReason } from '../src/tokens/failures.js'
 import { PASSWORD, buildTestApp, type TestContext } from './helpers/app.js'
 
 // The client's types are written out for its readers; these fail to compile if they drift from the API's schemas.
@@ -19,8 +22,10 @@ const typesMatchTheSchemas: [
   Same<ChangePasswordInput, Static<typeof schemas.ChangePasswordBody>>,
   Same<CreateTokenInput, Static<typeof schemas.CreateTokenBody>>,
   Same<CreatedToken, Static<typeof schemas.CreatedToken>>,
-  Same<Introspection, Static<typeof schemas.Introspection>>
-] = [true, true, true, true, true, true, true, true, true]
+  Same<Introspection, Static<typeof schemas.Introspection>>,
+  Same<TesseraErrorCode, ErrorCode>,
+  Same<RevocationReason, ServerRevocationReason>
+] = [true, true, true, true, true, true, true, true, true, true, true]
 void typesMatchTheSchemas
 
 /** The real service, listening on a free port, with one protected route of "the application". */
@@ -70,17 +75,17 @@ t.test('login, listTokens, revokeToken, logoutOthers, logout, logoutAll', async 
   t.same(sessions.map((session) => session.current), [false, false, true])
 
   await laptop.revokeToken(phoneToken.tokenId)
-  t.equal((await rejection(t, phone.me())).status, 401, 'the revoked device is logged out')
+  t.match(await rejection(t, phone.me()), { status: 401, code: 'TOKEN_REVOKED', reason: 'revoked' }, 'the revoked device is logged out, and told why')
   t.same((await laptop.listTokens()).map((session) => session.device), ['tablet', 'laptop'])
 
   await laptop.logoutOthers()
-  t.equal((await rejection(t, tablet.me())).status, 401)
+  t.match(await rejection(t, tablet.me()), { status: 401, code: 'TOKEN_REVOKED', reason: 'logout_others' })
   t.same((await laptop.listTokens()).map((session) => session.device), ['laptop'])
 
   const kept = laptop.token!
   await laptop.logout()
   t.equal(laptop.token, null, 'logout forgets the token')
-  t.equal((await rejection(t, new TesseraClient({ baseUrl, token: kept }).me())).status, 401, 'and the server revoked it')
+  t.match(await rejection(t, new TesseraClient({ baseUrl, token: kept }).me()), { status: 401, code: 'TOKEN_REVOKED', reason: 'logout' }, 'and the server revoked it')
 
   const a = new TesseraClient({ baseUrl })
   const b = new TesseraClient({ baseUrl })
@@ -88,7 +93,7 @@ t.test('login, listTokens, revokeToken, logoutOthers, logout, logoutAll', async 
   await b.login({ username: 'bob', password: PASSWORD })
   await a.logoutAll()
   t.equal(a.token, null)
-  t.equal((await rejection(t, b.me())).status, 401, 'every device is logged out')
+  t.match(await rejection(t, b.me()), { status: 401, code: 'TOKEN_REVOKED', reason: 'logout_all' }, 'every device is logged out')
 })
 
 t.test('changePassword keeps this token and revokes the others', async (t) => {
@@ -98,10 +103,10 @@ t.test('changePassword keeps this token and revokes the others', async (t) => {
   const other = new TesseraClient({ baseUrl })
   await other.login({ username: 'carol', password: PASSWORD })
   const wrong = await rejection(t, client.changePassword({ currentPassword: 'not the password', newPassword: 'a new password' }))
-  t.match(wrong, { status: 403, error: 'Forbidden', message: 'The current password is wrong.' })
+  t.match(wrong, { status: 403, error: 'Forbidden', message: 'The current password is wrong.', code: 'BAD_CREDENTIALS', reason: undefined })
   await client.changePassword({ currentPassword: PASSWORD, newPassword: 'a new password' })
   t.equal((await client.me()).username, 'carol')
-  t.equal((await rejection(t, other.me())).status, 401)
+  t.match(await rejection(t, other.me()), { status: 401, code: 'TOKEN_REVOKED', reason: 'password_changed' })
   await new TesseraClient({ baseUrl }).login({ username: 'carol', password: 'a new password' })
 })
 
@@ -133,16 +138,18 @@ t.test('refusals are TesseraErrors with the status, the server\'s message and th
   const client = new TesseraClient({ baseUrl })
   const badLogin = await rejection(t, client.login({ username: 'nobody', password: 'whatever1' }))
   t.ok(badLogin instanceof Error)
-  t.match(badLogin, { name: 'TesseraError', status: 401, error: 'Unauthorized', message: 'Unable to log in with the provided credentials.' })
+  t.match(badLogin, { name: 'TesseraError', status: 401, error: 'Unauthorized', message: 'Unable to log in with the provided credentials.', code: 'BAD_CREDENTIALS' })
+  t.equal(badLogin.reason, undefined, 'no reason but beside TOKEN_REVOKED')
   t.match(badLogin.requestId, /^[0-9a-f-]{36}$/)
   t.equal(client.token, null, 'a failed login leaves no token')
 
-  t.match(await rejection(t, client.me()), { status: 401, message: /credentials were not provided/ })
+  t.match(await rejection(t, client.me()), { status: 401, message: /credentials were not provided/, code: 'TOKEN_MISSING' })
   await client.register({ username: 'erin', password: PASSWORD })
-  t.match(await rejection(t, client.register({ username: 'ERIN', password: PASSWORD })), { status: 409, error: 'Conflict' })
-  t.match(await rejection(t, client.register({ username: 'frank', password: 'short' })), { status: 400, error: 'Bad Request' })
-  t.match(await rejection(t, client.revokeToken('00000000-0000-4000-8000-000000000000')), { status: 404, message: 'No such session.' })
-  t.match(await rejection(t, client.revokeToken('not-a-uuid')), { status: 400 })
+  t.match(await rejection(t, client.register({ username: 'ERIN', password: PASSWORD })), { status: 409, error: 'Conflict', code: 'USERNAME_TAKEN' })
+  t.match(await rejection(t, client.register({ username: 'frank', password: 'short' })), { status: 400, error: 'Bad Request', code: 'VALIDATION_FAILED' })
+  t.match(await rejection(t, client.revokeToken('00000000-0000-4000-8000-000000000000')), { status: 404, message: 'No such session.', code: 'NOT_FOUND' })
+  t.match(await rejection(t, client.revokeToken('not-a-uuid')), { status: 400, code: 'VALIDATION_FAILED' })
+  t.match(await rejection(t, new TesseraClient({ baseUrl, token: 'tsr_mistyped' }).me()), { status: 401, code: 'TOKEN_MALFORMED' })
 })
 
 t.test('a server that cannot be reached, or answers with something else than JSON, is still a TesseraError', async (t) => {
@@ -150,6 +157,8 @@ t.test('a server that cannot be reached, or answers with something else than JSO
   const network = await rejection(t, unreachable.login({ username: 'x', password: 'y' }))
   t.match(network, { status: 0, error: 'NetworkError', message: /POST http:\/\/127\.0\.0\.1:1\/auth\/login failed/ })
   t.ok(network.cause)
+  t.equal(network.code, undefined, 'no code without an answer')
+  t.equal(network.reason, undefined)
 
   const proxy = new TesseraClient({
     baseUrl: 'http://tessera.test',
@@ -160,7 +169,9 @@ t.test('a server that cannot be reached, or answers with something else than JSO
       return new Response('<html>Bad Gateway</html>', { status: 502, statusText: 'Bad Gateway' })
     }
   })
-  t.match(await rejection(t, proxy.me()), { status: 502, error: 'Bad Gateway', message: '<html>Bad Gateway</html>' })
+  const page = await rejection(t, proxy.me())
+  t.match(page, { status: 502, error: 'Bad Gateway', message: '<html>Bad Gateway</html>' })
+  t.equal(page.code, undefined, "no code in a page that is not tessera's")
 })
 
 t.test("the package exports the client as 'tessera-auth/client'", async (t) => {

@@ -25,7 +25,8 @@ t.test('healthz is 200 after a database round trip, 503 when the database is gon
   clock.now += 1000
   const down = await app.inject({ method: 'GET', url: '/healthz' })
   t.equal(down.statusCode, 503, 'once the last answer is a second old, the probe asks the database')
-  t.same(Object.keys(down.json()).sort(), ['error', 'message', 'statusCode'])
+  t.same(Object.keys(down.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+  t.equal(down.json().code, 'DATABASE_UNAVAILABLE')
   t.equal(down.json().error, 'Service Unavailable')
   t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 503, 'a failure is not remembered as health')
 })

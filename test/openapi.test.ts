@@ -1,5 +1,6 @@
 import { Validator } from '@seriousme/openapi-schema-validator'
 import t from 'tap'
+import { ERROR_CODES } from '../src/error-codes.js'
 import { buildTestApp } from './helpers/app.js'
 
 interface Operation {
@@ -68,7 +69,7 @@ t.test('every route is documented with every response it can give', async (t) =>
     }
     for (const code of route.codes.filter((code) => code >= 400)) {
       t.match(operation.responses[code]?.content?.['application/json']?.schema,
-        { type: 'object', required: ['statusCode', 'error', 'message'] }, `${name} ${code}: the error shape`)
+        { type: 'object', required: ['statusCode', 'error', 'message', 'code'] }, `${name} ${code}: the error shape`)
     }
     t.same(operation.security, route.scopes === undefined ? undefined : [{ token: route.scopes }], `${name}: security`)
     if (route.body !== undefined) {
@@ -81,6 +82,18 @@ t.test('every route is documented with every response it can give', async (t) =>
   t.match(revoke?.parameters, [{ in: 'path', name: 'id', required: true }], 'the path parameter')
   const issued = document.paths['/auth/login']?.post?.responses['200']?.content?.['application/json']?.schema
   t.match(issued, { properties: { token: { type: 'string' }, tokenId: { format: 'uuid' }, user: { type: 'object' } } })
+})
+
+t.test("errors document every code and every reason, each with its meaning", async (t) => {
+  const { app } = await buildTestApp(t)
+  const document = (await app.inject({ method: 'GET', url: '/docs/json' })).json<Document>()
+  const error = document.paths['/auth/me']?.get?.responses['401']?.content?.['application/json']?.schema as {
+    properties: Record<string, { enum?: string[], description?: string }>
+  }
+  t.same(error.properties.code?.enum, Object.keys(ERROR_CODES))
+  for (const [code, { meaning }] of Object.entries(ERROR_CODES)) t.ok(error.properties.code?.description?.includes(`${code}: ${meaning}`), code)
+  t.same(error.properties.reason?.enum, ['logout', 'logout_all', 'logout_others', 'revoked', 'password_changed', 'evicted', 'user_deactivated'])
+  t.match(error.properties.reason?.description, /TOKEN_REVOKED/)
 })
 
 t.test('the token security scheme says how to send a token', async (t) => {

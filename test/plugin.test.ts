@@ -29,7 +29,8 @@ t.test('another app registers tessera and protects its own route with app.authen
   const refused = await app.inject({ method: 'GET', url: '/orders' })
   t.equal(refused.statusCode, 401)
   t.equal(refused.headers['www-authenticate'], 'Token')
-  t.same(Object.keys(refused.json()).sort(), ['error', 'message', 'statusCode'])
+  t.same(Object.keys(refused.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+  t.equal(refused.json().code, 'TOKEN_MISSING')
 
   t.same((await app.inject({ method: 'GET', url: '/public' })).json(), { user: null }, 'request.user is null where authenticate did not run')
 

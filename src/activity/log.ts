@@ -83,6 +83,11 @@ export class ActivityLog {
     }))).execute()
   }
 
+  /** Deletes every entry of the subject, inside `trx` (the deletion of their account). */
+  async forget (trx: Kysely<Tables>, subject: string): Promise<void> {
+    await trx.deleteFrom('tessera_activity').where('subject', '=', subject).execute()
+  }
+
   /** A page of the subject's log, newest first, older than the cursor `before` when given. */
   async page (subject: string, options: { limit?: number, before?: string } = {}): Promise<ActivityPage> {
     const limit = options.limit ?? ACTIVITY_PAGE_DEFAULT

@@ -10,7 +10,7 @@ import { DURATION_FORMS, parseOptionalDuration } from '../settings.js'
 import { scopesProblem } from '../tokens/scopes.js'
 import { configFrom, reason, withDatabase, withTessera } from './database.js'
 import {
-  CliError, UsageError, note, readAll, readHiddenLine, shortTime, table, writeLine, type Io
+  CliError, UsageError, confirm, note, readAll, readHiddenLine, shortTime, table, writeLine, type Io
 } from './io.js'
 
 export interface OptionSpec {
@@ -59,14 +59,34 @@ async function findUser (users: BuiltinUsers, username: string) {
   return row
 }
 
-async function passwordFromStdin (io: Io, username: string): Promise<string> {
+/** The user, created with a random password nobody is told when there is none (`token create --create-user`). */
+async function findOrCreateUser (io: Io, users: BuiltinUsers, username: string) {
+  const existing = await users.byUsername(username)
+  if (existing !== undefined) return existing
+  const created = await users.create({ username, password: generatePassword() })
+  if (created !== undefined) note(io, `created user ${created.username} (id ${created.id}), with a password nobody knows`)
+  // Read back either way: `create` finds the name taken when another process made the user meanwhile.
+  return await findUser(users, username)
+}
+
+/** A password from stdin: typed at a prompt without echo on a terminal, else piped (one final newline dropped). */
+async function passwordFromStdin (io: Io, username: string, label = '--password-stdin'): Promise<string> {
   const text = io.stdin.isTTY === true
     ? await readHiddenLine(io, `Password for ${username}: `)
     : (await readAll(io.stdin)).replace(/\r?\n$/, '')
-  if (text === '') throw new UsageError('--password-stdin: no password on stdin')
+  if (text === '') throw new UsageError(`${label}: no password on stdin`)
   const problem = (await import('./validate.js')).passwordProblem(text)
-  if (problem !== undefined) throw new UsageError(`--password-stdin: ${problem}`)
+  if (problem !== undefined) throw new UsageError(`${label}: ${problem}`)
   return text
+}
+
+async function checkUsername (username: string): Promise<void> {
+  const problem = (await import('./validate.js')).usernameProblem(username)
+  if (problem !== undefined) throw new UsageError(`invalid username ${JSON.stringify(username)}: ${problem}`)
+}
+
+function isoOrNull (instant: number | null): string | null {
+  return instant === null ? null : new Date(instant).toISOString()
 }
 
 function plural (count: number, word: string): string {
@@ -122,24 +142,40 @@ export const COMMANDS: Command[] = [
         type: 'boolean',
         description: 'Read the password from stdin (a prompt without echo on a terminal).\n' +
           'Without it a password is generated and printed on stdout, once.'
+      },
+      'if-missing': {
+        type: 'boolean',
+        description: 'Succeed (exit 0, nothing on stdout) when the user exists already,\n' +
+          'leaving them as they are: for scripts that run more than once'
       }
     },
     summary: 'Create a user',
     details: 'A password is never taken on the command line, where `ps` and shell history would keep it.\n' +
       'Examples:\n' +
       '  PASSWORD=$(tessera user create alice --email alice@example.com)\n' +
-      '  printf %s "$ALICE_PASSWORD" | tessera user create alice --password-stdin',
+      '  printf %s "$ALICE_PASSWORD" | tessera user create alice --password-stdin\n' +
+      '  tessera user create ci-bot --if-missing --password-stdin < ci-bot.password',
     run: async ({ args: { username }, values }, io) => {
       const email = values.email as string | undefined
-      const validate = await import('./validate.js')
-      const problem = validate.usernameProblem(username)
-      if (problem !== undefined) throw new UsageError(`invalid username ${JSON.stringify(username)}: ${problem}`)
-      if (email !== undefined && !validate.isEmail(email)) throw new UsageError(`--email: ${JSON.stringify(email)} is not an email address`)
+      await checkUsername(username)
+      if (email !== undefined && !(await import('./validate.js')).isEmail(email)) {
+        throw new UsageError(`--email: ${JSON.stringify(email)} is not an email address`)
+      }
       const generated = values['password-stdin'] !== true
-      const password = generated ? generatePassword() : await passwordFromStdin(io, username)
+      const ifMissing = values['if-missing'] === true
+      const newPassword = async (): Promise<string> => generated ? generatePassword() : await passwordFromStdin(io, username)
+      const exists = (): void => note(io, `user ${username} exists already: nothing done`)
+      // Read before the database is opened, so that a bad password is a usage error whatever the
+      // database's state; with --if-missing, once the user is known to be missing (no prompt for nothing).
+      let password = ifMissing ? undefined : await newPassword()
       await withTessera(io, async ({ users }) => {
+        if (ifMissing && await users.byUsername(username) !== undefined) return exists()
+        password ??= await newPassword()
         const user = await users.create({ username, password, email: email ?? null })
-        if (user === undefined) throw new CliError(`a user named ${JSON.stringify(username)} already exists`)
+        if (user === undefined) {
+          if (ifMissing) return exists()
+          throw new CliError(`a user named ${JSON.stringify(username)} already exists`)
+        }
         if (generated) {
           note(io, `created user ${user.username} (id ${user.id}); their password, shown only this once:`)
           writeLine(io.stdout, password)
@@ -172,8 +208,8 @@ export const COMMANDS: Command[] = [
         const rows = await users.list()
         const list = rows.map((row) => ({
           ...toTesseraUser(row),
-          lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at).toISOString(),
-          deactivatedAt: row.deactivated_at === null ? null : new Date(row.deactivated_at).toISOString()
+          lastLoginAt: isoOrNull(row.last_login_at),
+          deactivatedAt: isoOrNull(row.deactivated_at)
         }))
         if (values.json === true) return writeLine(io.stdout, JSON.stringify(list, null, 2))
         if (list.length === 0) return writeLine(io.stdout, 'no users')
@@ -181,6 +217,100 @@ export const COMMANDS: Command[] = [
           String(user.id), user.username, user.email ?? '-', shortTime(user.createdAt), shortTime(user.lastLoginAt, 'never'),
           user.deactivatedAt === null ? 'active' : 'deactivated'
         ])))
+      })
+    }
+  },
+  {
+    name: ['user', 'show'],
+    args: ['username'],
+    options: { json: JSON_OPTION },
+    summary: 'Show a user: status, creation, last login, live sessions',
+    run: async ({ args: { username }, values }, io) => {
+      await withTessera(io, async ({ users, tessera }) => {
+        const row = await findUser(users, username)
+        const shown = {
+          ...toTesseraUser(row),
+          status: row.deactivated_at === null ? 'active' : 'deactivated',
+          lastLoginAt: isoOrNull(row.last_login_at),
+          deactivatedAt: isoOrNull(row.deactivated_at),
+          liveSessions: (await tessera.tokens.list(String(row.id))).length
+        }
+        if (values.json === true) return writeLine(io.stdout, JSON.stringify(shown, null, 2))
+        const lines: Array<[string, string]> = [
+          ['id', String(shown.id)],
+          ['username', shown.username],
+          ['email', shown.email ?? '-'],
+          ['status', shown.deactivatedAt === null ? shown.status : `${shown.status} since ${shortTime(shown.deactivatedAt)}`],
+          ['created', shortTime(shown.createdAt)],
+          ['last login', shortTime(shown.lastLoginAt, 'never')],
+          ['live sessions', String(shown.liveSessions)]
+        ]
+        const width = Math.max(...lines.map(([label]) => label.length))
+        writeLine(io.stdout, lines.map(([label, value]) => `${`${label}:`.padEnd(width + 1)}  ${value}`).join('\n'))
+      })
+    }
+  },
+  {
+    name: ['user', 'set-password'],
+    args: ['username'],
+    options: {
+      'password-stdin': { type: 'boolean', description: 'Read the new password from stdin (what this command always does;\naccepted for symmetry with `user create`)' },
+      'keep-sessions': { type: 'boolean', description: 'Leave the user\'s tokens alive (default: every one is revoked)' }
+    },
+    summary: "Set a user's password (from stdin, or a prompt); their tokens are revoked",
+    details: 'The new password is read from stdin: typed at a prompt without echo on a terminal, or piped\n' +
+      '(one final newline is dropped). It never goes on the command line. Every token of the user\n' +
+      'is revoked in the same transaction, unless --keep-sessions. Works on deactivated users too.\n' +
+      'Example:\n' +
+      '  printf %s "$NEW_PASSWORD" | tessera user set-password alice',
+    run: async ({ args: { username }, values }, io) => {
+      await withTessera(io, async ({ users }) => {
+        const row = await findUser(users, username)
+        const password = await passwordFromStdin(io, row.username, 'new password')
+        const revoked = await users.setPassword(row.id, password, { keepSessions: values['keep-sessions'] === true })
+        if (revoked === undefined) throw new CliError(`no user named ${JSON.stringify(username)}`)
+        writeLine(io.stdout, values['keep-sessions'] === true
+          ? `changed the password of ${row.username}; their tokens live on`
+          : `changed the password of ${row.username}; revoked ${plural(revoked, 'token')}`)
+      })
+    }
+  },
+  {
+    name: ['user', 'reactivate'],
+    args: ['username'],
+    options: {},
+    summary: 'Reactivate a deactivated user: they can log in again (their old tokens stay dead)',
+    run: async ({ args: { username } }, io) => {
+      await withTessera(io, async ({ users }) => {
+        const row = await findUser(users, username)
+        const changed = await users.reactivate(row.id)
+        writeLine(io.stdout, changed ? `reactivated user ${row.username}` : `user ${row.username} was already active`)
+      })
+    }
+  },
+  {
+    name: ['user', 'delete'],
+    args: ['username'],
+    options: { yes: { type: 'boolean', short: 'y', description: 'Do not ask for confirmation (needed when stdin is not a terminal)' } },
+    summary: 'Delete a user and every token of theirs, for good',
+    details: 'On a terminal it asks first; scripts pass --yes. Without a terminal and without --yes it\n' +
+      'refuses (exit 2) and deletes nothing.',
+    run: async ({ args: { username }, values }, io) => {
+      const interactive = io.stdin.isTTY === true
+      if (values.yes !== true && !interactive) {
+        throw new UsageError('refusing to delete a user without confirmation: stdin is not a terminal; pass --yes')
+      }
+      await withTessera(io, async ({ users, tessera }) => {
+        const row = await findUser(users, username)
+        if (values.yes !== true) {
+          const sessions = (await tessera.tokens.list(String(row.id))).length
+          if (!(await confirm(io, `Delete user ${row.username} (id ${row.id}) and their ${plural(sessions, 'live token')}? This cannot be undone.`))) {
+            throw new CliError('cancelled: nothing was deleted')
+          }
+        }
+        const revoked = await users.delete(row.id)
+        if (revoked === undefined) throw new CliError(`no user named ${JSON.stringify(username)}`)
+        writeLine(io.stdout, `deleted user ${row.username} and ${plural(revoked, 'token')}`)
       })
     }
   },
@@ -219,13 +349,19 @@ export const COMMANDS: Command[] = [
         value: 'scope',
         description: 'What it may do; repeat for several (--scope orders:read --scope orders:write).\n' +
           'Default: TESSERA_DEFAULT_SCOPES (*, every scope, unless set)'
+      },
+      'create-user': {
+        type: 'boolean',
+        description: 'Create the user first when there is none (with a random password,\nnot printed: the token is their only credential)'
       }
     },
     summary: 'Mint a token for a user; prints only the token',
-    details: 'Example, for a script or a CI job:\n' +
-      '  TOKEN=$(tessera token create alice --device ci --ttl 1h)\n' +
+    details: 'Example, for a script or a CI job, from nothing to a token in one command:\n' +
+      '  TOKEN=$(tessera token create ci-bot --create-user --device ci --ttl 1h)\n' +
       '  curl -H "Authorization: Token $TOKEN" http://127.0.0.1:3000/auth/me',
     run: async ({ args: { username }, values }, io) => {
+      const createUser = values['create-user'] === true
+      if (createUser) await checkUsername(username)
       const device = (values.device as string | undefined) ?? DEFAULT_DEVICE
       const problem = (await import('./validate.js')).deviceProblem(device)
       if (problem !== undefined) throw new UsageError(`--device: ${problem}`)
@@ -240,7 +376,7 @@ export const COMMANDS: Command[] = [
         if (problem !== undefined) throw new UsageError(`--scope: ${problem}`)
       }
       await withTessera(io, async ({ users, tessera }) => {
-        const row = await findUser(users, username)
+        const row = createUser ? await findOrCreateUser(io, users, username) : await findUser(users, username)
         if (row.deactivated_at !== null) throw new CliError(`user ${row.username} is deactivated: a token for them would not work`)
         const { TokenLimitError } = await import('../tokens/service.js')
         try {

@@ -54,7 +54,8 @@ function listHelp (title: string, commands: Command[]): string {
     'Commands:',
     ...commands.map((command) => `  ${command.name.join(' ').padEnd(width)}  ${command.summary}`),
     '',
-    'Run `tessera <command> --help` for a command\'s arguments and options.',
+    'Run `tessera <command> --help` for a command\'s arguments and options;',
+    '`tessera --version` prints the version.',
     'Exit codes: 0 success, 1 operational failure, 2 usage error.',
     '',
     ENVIRONMENT
@@ -129,6 +130,11 @@ export async function run (argv: string[], io: Io): Promise<number> {
     }
     if (first === '--help' || first === '-h' || first === 'help') {
       writeLine(io.stdout, TOP_HELP)
+      return EXIT_OK
+    }
+    if (first === '--version') {
+      if (argv.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(argv[1])} after --version`)
+      writeLine(io.stdout, (await import('./version.js')).packageVersion())
       return EXIT_OK
     }
     const found = resolve(argv)

@@ -69,6 +69,21 @@ export async function readAll (stdin: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/** Asks a person at a terminal a yes/no question on stderr; only `y` or `yes` is a yes. */
+export async function confirm (io: Io, question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline')
+  const readline = createInterface({ input: io.stdin, output: io.stderr, terminal: false })
+  try {
+    return await new Promise<boolean>((resolve) => {
+      // End of input (Ctrl-D) is a no.
+      readline.once('close', () => resolve(false))
+      readline.question(`${question} [y/N] `, (answer) => resolve(/^y(es)?$/i.test(answer.trim())))
+    })
+  } finally {
+    readline.close()
+  }
+}
+
 /**
  * Reads one line from a terminal without echoing it (for a password typed by a person).
  * Ctrl-C aborts; backspace erases.

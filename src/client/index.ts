@@ -15,7 +15,16 @@
  * A token minted by the CLI (`TOKEN=$(tessera token create alice)`) is used as it is:
  * `new TesseraClient({ baseUrl, token: process.env.TOKEN })`.
  *
- * Every refusal is thrown as a `TesseraError` carrying the HTTP status and the server's message.
+ * Every refusal is thrown as a `TesseraError` carrying the HTTP status, the server's message, and
+ * its `code` (and, for a revoked token, `reason`) to act on:
+ *
+ * ```ts
+ * try {
+ *   await client.me()
+ * } catch (error) {
+ *   if (error instanceof TesseraError && error.code === 'TOKEN_REVOKED' && error.reason === 'password_changed') showPasswordChangedNotice()
+ * }
+ * ```
  */
 
 /** A user as the API shows them. */
@@ -130,23 +139,51 @@ export interface TesseraClientOptions {
   headers?: Record<string, string>
 }
 
+/** The `code` of a refusal: stable, for a program to act on (the README's table says what each means). */
+export type TesseraErrorCode =
+  | 'TOKEN_MISSING' | 'TOKEN_MALFORMED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'USER_INACTIVE'
+  | 'INSUFFICIENT_SCOPE' | 'BAD_CREDENTIALS' | 'TOKEN_LIMIT_REACHED' | 'USERNAME_TAKEN' | 'REGISTRATION_CLOSED'
+  | 'RATE_LIMITED' | 'VALIDATION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'NOT_FOUND'
+  | 'DATABASE_UNAVAILABLE' | 'SERVER_BUSY' | 'REQUEST_REFUSED' | 'INTERNAL_ERROR'
+
+/** How a token was revoked: the `reason` beside a `TOKEN_REVOKED`. */
+export type RevocationReason =
+  | 'logout' | 'logout_all' | 'logout_others' | 'revoked' | 'password_changed' | 'evicted' | 'user_deactivated'
+
+/** A known value, or another string (a newer server may send values this client does not know yet). */
+type Known<T extends string> = T | (string & Record<never, never>)
+
+export interface TesseraErrorOptions {
+  requestId?: string | undefined
+  code?: string | undefined
+  reason?: string | undefined
+  cause?: unknown
+}
+
 /**
- * A request the server refused (`status` is the HTTP status, `message` the server's explanation)
- * or one that never reached it (`status` 0, the network error as `cause`).
+ * A request the server refused (`status` is the HTTP status, `message` the server's explanation,
+ * `code` what went wrong for a program) or one that never reached it (`status` 0, the network
+ * error as `cause`).
  */
 export class TesseraError extends Error {
   /** The HTTP status, or 0 when no response came. */
   readonly status: number
   /** The status's name as the server gave it (`Unauthorized`), or `NetworkError`. */
   readonly error: string
+  /** The server's code (`TOKEN_EXPIRED`, …); undefined when no response came, or it was not tessera's (a proxy's error page). */
+  readonly code: Known<TesseraErrorCode> | undefined
+  /** With `TOKEN_REVOKED`: how the token was revoked (`logout`, `password_changed`, …); else undefined. */
+  readonly reason: Known<RevocationReason> | undefined
   /** The server's `X-Request-Id` for this request, to find it in the server's log. */
   readonly requestId: string | undefined
 
-  constructor (status: number, error: string, message: string, options: { requestId?: string | undefined, cause?: unknown } = {}) {
+  constructor (status: number, error: string, message: string, options: TesseraErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'TesseraError'
     this.status = status
     this.error = error
+    this.code = options.code
+    this.reason = options.reason
     this.requestId = options.requestId
   }
 }
@@ -155,6 +192,8 @@ interface ErrorBody {
   statusCode?: unknown
   error?: unknown
   message?: unknown
+  code?: unknown
+  reason?: unknown
 }
 
 export class TesseraClient {
@@ -282,6 +321,10 @@ export class TesseraClient {
   }
 }
 
+function stringOrUndefined (value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined
+}
+
 function errorFrom (response: Response, text: string, requestId: string | undefined): TesseraError {
   let body: ErrorBody = {}
   try {
@@ -291,5 +334,5 @@ function errorFrom (response: Response, text: string, requestId: string | undefi
   }
   const error = typeof body.error === 'string' ? body.error : response.statusText || `HTTP ${response.status}`
   const message = typeof body.message === 'string' ? body.message : (text.trim().slice(0, 200) || error)
-  return new TesseraError(response.status, error, message, { requestId })
+  return new TesseraError(response.status, error, message, { requestId, code: stringOrUndefined(body.code), reason: stringOrUndefined(body.reason) })
 }

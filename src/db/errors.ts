@@ -38,6 +38,7 @@ export const DATABASE_UNAVAILABLE_MESSAGE = 'The database is not available right
 /** A database outage, as the client sees it: 503 with a clear message (the cause is logged). */
 export class DatabaseUnavailableError extends Error {
   readonly statusCode = 503
+  readonly code = 'DATABASE_UNAVAILABLE'
   constructor (cause: unknown) {
     super(DATABASE_UNAVAILABLE_MESSAGE, { cause })
     this.name = 'DatabaseUnavailableError'

@@ -50,6 +50,18 @@ export interface RateLimitsTable {
   hits: number
 }
 
+/**
+ * What is left of a revoked or expired token for `revocationMemory`: its digest, when it ended and
+ * why, so that presenting it again says so (see tokens/repository.ts).
+ */
+export interface TombstonesTable {
+  digest: Buffer
+  /** When the token stopped working: its revocation, or its expiry. */
+  ended_at: number
+  /** `expired`, or a `RevocationReason`. */
+  reason: string
+}
+
 /** A subject's security events, as they read them back (see src/activity/). */
 export interface ActivityTable {
   id: Generated<number>
@@ -67,6 +79,7 @@ export interface Tables {
   tessera_users: UsersTable
   tessera_tokens: TokensTable
   tessera_rate_limits: RateLimitsTable
+  tessera_token_tombstones: TombstonesTable
   tessera_activity: ActivityTable
 }
 

@@ -11,6 +11,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
 import type { ClientContext } from '../tokens/service.js'
 import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
+import { ApiError } from '../error-codes.js'
+import { AuthenticationError } from '../tokens/failures.js'
 import { CredentialsChangedError } from '../users/builtin/store.js'
 import type { TesseraUser } from '../users/builtin/user.js'
 import { deviceFromUserAgent } from './device.js'
@@ -46,9 +48,28 @@ function credentialsOf (request: FastifyRequest): Credentials | undefined {
   return basicCredentials(request.headers.authorization)
 }
 
-function refuseLogin (reply: FastifyReply, message: string): never {
+/** A 401 to a login, with the challenge of HTTP Basic (the only scheme login takes besides a JSON body). */
+function refuseLogin (reply: FastifyReply, code: 'BAD_CREDENTIALS' | 'USER_INACTIVE', message: string): never {
   reply.header('www-authenticate', 'Basic realm="tessera", charset="UTF-8"')
-  throw reply.server.httpErrors.unauthorized(message)
+  throw new ApiError(code, message)
+}
+
+/**
+ * The user behind a login's credentials, or a 401: `BAD_CREDENTIALS`, or `USER_INACTIVE` for the
+ * right password of a user who may not sign in (the store throws `AuthenticationError('inactive')`).
+ */
+async function checkLogin<T> (reply: FastifyReply, check: () => Promise<T | null | undefined>): Promise<T> {
+  let user
+  try {
+    user = await check()
+  } catch (error) {
+    if (error instanceof AuthenticationError && error.failure === 'inactive') return refuseLogin(reply, 'USER_INACTIVE', error.message)
+    // The password was changed while it was being verified.
+    if (error instanceof CredentialsChangedError) return refuseLogin(reply, 'BAD_CREDENTIALS', BAD_CREDENTIALS)
+    throw error
+  }
+  if (user === null || user === undefined) return refuseLogin(reply, 'BAD_CREDENTIALS', BAD_CREDENTIALS)
+  return user
 }
 
 export interface AuthRouteOptions {
@@ -119,26 +140,21 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
         const body: unknown = request.body
         if (typeof body !== 'object' || body === null) return // the schema refuses it next
         if (('username' in body) !== ('password' in body)) {
-          throw fastify.httpErrors.badRequest('body must have both username and password')
+          throw new ApiError('VALIDATION_FAILED', 'body must have both username and password')
         }
       },
       preHandler: limitByUsername
     }, async (request, reply) => {
       const credentials = credentialsOf(request)
-      if (credentials === undefined) return refuseLogin(reply, NO_CREDENTIALS)
+      if (credentials === undefined) return refuseLogin(reply, 'BAD_CREDENTIALS', NO_CREDENTIALS)
 
       const client = clientOf(request)
-      const user = await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password, client))
-      if (user === null || user === undefined) return refuseLogin(reply, BAD_CREDENTIALS)
+      const user = await checkLogin(reply, async () =>
+        await asClient(request, async () => await verifyCredentials.call(users, credentials.username, credentials.password, client)))
       const options = { device: deviceOf(request, request.body.device), ...client }
       if (builtinUsers === undefined) return { user: show(user), ...(await tokens.issue(user, options)) }
-      try {
-        return { user: show(user), ...(await builtinUsers.logIn(user as TesseraUser, options)) }
-      } catch (error) {
-        // The password was changed (or the user deactivated) while it was being verified.
-        if (error instanceof CredentialsChangedError) return refuseLogin(reply, BAD_CREDENTIALS)
-        throw error
-      }
+      const issued = await checkLogin(reply, async () => await builtinUsers.logIn(user as TesseraUser, options))
+      return { user: show(user), ...issued }
     })
   }
 

@@ -3,8 +3,9 @@
  * `Authorization` header → scheme and credentials (here) → prefix and checksum → SHA-256 digest →
  * one indexed lookup → expiry → the user store → `request.user` (`TokenService.resolve`).
  *
- * Every refusal is a 401 with `WWW-Authenticate: Token` and a message of its own. A refusal has
- * no side effect on stored data, except that an expired token which is presented is deleted.
+ * Every refusal is a 401 with a code and a message of its own, and a `WWW-Authenticate`
+ * challenge (`refusalChallenge`). A refusal has no side effect on stored data, except that an
+ * expired token which is presented is deleted (leaving its tombstone).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/errors.js'
@@ -36,6 +37,17 @@ export function readToken (header: string | undefined): string {
   return credentials
 }
 
+/**
+ * The challenge of a 401. Without a token (none sent, or in another scheme), RFC 6750 3 asks for
+ * the scheme alone: `Token`. A token that was sent and refused is `invalid_token`, with the reason
+ * in words: `Token error="invalid_token", error_description="Token has expired: log in again."`.
+ */
+export function refusalChallenge (error: AuthenticationError): string {
+  if (error.code === 'TOKEN_MISSING') return 'Token'
+  // The description is a quoted string of printable ASCII without `"` or `\` (RFC 6750 3).
+  return `Token error="invalid_token", error_description="${error.message.replace(/["\\]/g, "'")}"`
+}
+
 /** The request decorators the hook sets: `user` (renamable with `decoratorName`) and `authToken`. */
 interface AuthenticatedRequest {
   authToken: AuthToken | null
@@ -48,7 +60,7 @@ export function createAuthenticate (tokens: TokenService<AppUser>, userDecorator
     try {
       resolved = await tokens.resolve(readToken(request.headers.authorization))
     } catch (error) {
-      if (error instanceof AuthenticationError) reply.header('www-authenticate', 'Token')
+      if (error instanceof AuthenticationError) reply.header('www-authenticate', refusalChallenge(error))
       else if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)
       throw error
     }

@@ -15,6 +15,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DatabaseUnavailableError } from '../db/errors.js'
+import { ApiError } from '../error-codes.js'
 import type { Rate } from '../settings.js'
 import { addressKey } from './client-address.js'
 import { DatabaseWindowCounter } from './database-window-counter.js'
@@ -57,7 +58,7 @@ export function limitBy (scope: FastifyInstance, { name, rate, what, key }: Limi
     if (allowed) return
     const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000))
     reply.header('retry-after', seconds)
-    throw scope.httpErrors.tooManyRequests(`Too many ${what}: retry in ${seconds} s.`)
+    throw new ApiError('RATE_LIMITED', `Too many ${what}: retry in ${seconds} s.`)
   }
 }
 

@@ -6,17 +6,25 @@
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox'
 import { ACTIVITY_PAGE_DEFAULT, ACTIVITY_PAGE_MAX, ACTIVITY_TYPES } from '../activity/log.js'
 import { DEVICE_MAX_LENGTH, UNPRINTABLE_CLASS } from './device.js'
+import { ERROR_CODES, ERROR_CODE_LIST } from '../error-codes.js'
+import { REVOCATION_REASONS, REVOCATION_REASON_LIST } from '../tokens/failures.js'
 import { MAX_SCOPES, SCOPE_SCHEMA_PATTERN } from '../tokens/scopes.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../users/builtin/passwords.js'
 
 export const USERNAME_MAX_LENGTH = 150
 
-/** The shape of every error: @fastify/sensible's and Fastify's own. */
+/** The shape of every error (see `answerError`). */
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
   error: Type.String(),
-  message: Type.String()
-}, { description: 'An error: the HTTP status, its name, and what went wrong' })
+  message: Type.String({ description: 'What went wrong, for people (may change)' }),
+  code: Type.Enum(ERROR_CODE_LIST, {
+    description: 'What went wrong, for programs: stable. ' + ERROR_CODE_LIST.map((code) => `${code}: ${ERROR_CODES[code].meaning}.`).join(' ')
+  }),
+  reason: Type.Optional(Type.Enum(REVOCATION_REASON_LIST, {
+    description: 'With TOKEN_REVOKED: how the token was revoked. ' + REVOCATION_REASON_LIST.map((reason) => `${reason}: ${REVOCATION_REASONS[reason]}`).join(' ')
+  }))
+}, { description: 'An error: the HTTP status, its name, what went wrong, and its code' })
 
 /**
  * Letters, digits and `@ . + - _`. Format characters (bidirectional controls, zero-width spaces

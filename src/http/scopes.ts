@@ -13,6 +13,7 @@ import { missingScopes, scopesProblem } from '../tokens/scopes.js'
 /** A token that lacks a scope the route requires. */
 export class InsufficientScopeError extends Error {
   readonly statusCode = 403
+  readonly code = 'INSUFFICIENT_SCOPE'
   constructor (readonly missing: readonly string[]) {
     super(missing.length === 1
       ? `This token lacks the scope "${missing[0]}".`

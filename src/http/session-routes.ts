@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
+import { ApiError } from '../error-codes.js'
 import type { AppUser } from '../index.js'
 import { parseOptionalDuration } from '../settings.js'
 import { missingScopes } from '../tokens/scopes.js'
@@ -41,10 +42,10 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     const { device, scopes, ttl } = request.body
     const ungranted = missingScopes(request.authToken!.scopes, scopes)
     if (ungranted.length > 0) {
-      throw fastify.httpErrors.forbidden(`A token can grant only scopes it holds itself; this one lacks ${ungranted.map((scope) => `"${scope}"`).join(', ')}.`)
+      throw new ApiError('INSUFFICIENT_SCOPE', `A token can grant only scopes it holds itself; this one lacks ${ungranted.map((scope) => `"${scope}"`).join(', ')}.`)
     }
     const lifetime = ttl === undefined ? undefined : parseOptionalDuration(ttl)
-    if (lifetime === undefined && ttl !== undefined) throw fastify.httpErrors.badRequest(`ttl: ${JSON.stringify(ttl)} is not a duration`)
+    if (lifetime === undefined && ttl !== undefined) throw new ApiError('VALIDATION_FAILED', `ttl: ${JSON.stringify(ttl)} is not a duration`)
     const user = (request as unknown as Record<string, AppUser>)[userDecorator]!
     const options = { device, scopes, recordAs: 'token_created' as const, ...clientOf(request) }
     const issued = await tokens.issue(user, lifetime === undefined ? options : { ...options, ttl: lifetime })
@@ -63,7 +64,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   }, async (request, reply) => {
     // Another user's session answers exactly like one that does not exist.
     const revoked = await tokens.revoke(request.params.id, { subject: request.authToken!.subject, ...clientOf(request) })
-    if (!revoked) throw fastify.httpErrors.notFound('No such session.')
+    if (!revoked) throw new ApiError('NOT_FOUND', 'No such session.')
     return reply.code(204).send(null)
   })
 }

@@ -38,6 +38,12 @@ export interface TokenLookup {
    * later calls (it is cached until the next commit): do not modify it.
    */
   find: (digest: string) => TokenRecord | undefined | Promise<TokenRecord | undefined>
+  /**
+   * Why the token stored under `digest` ended, when `find` found no live one: the reason of its
+   * tombstone (`expired`, or how it was revoked), if it ended after `since`. Only a token that is
+   * not live costs this second query; nothing is cached.
+   */
+  findTombstone: (digest: string, since: number) => string | undefined | Promise<string | undefined>
   /** Why the cache is off, when it is off although it was asked for. */
   readonly cacheOffReason: string | undefined
   /**
@@ -66,6 +72,13 @@ function lookupQuery (kysely: Kysely<Tables>): CompiledQuery {
     .compile()
 }
 
+/** A tombstone's reason by digest and `ended_at` after a bound (see `tessera_token_tombstones`). */
+function tombstoneSql (kysely: Kysely<Tables>): string {
+  return kysely.selectFrom('tessera_token_tombstones').select('reason')
+    .where('digest', '=', Buffer.alloc(32)).where('ended_at', '>', 0)
+    .compile().sql
+}
+
 /** Many digests at once, each row with its digest as its last column (see `PostgresTokenLookup`). */
 function batchLookupSql (kysely: Kysely<Tables>): string {
   return lookupSelect(kysely)
@@ -79,9 +92,10 @@ type LookupOptions =
   | { dialect: 'postgres', kysely: Kysely<Tables>, query: NamedQuery }
 
 export function createTokenLookup (options: LookupOptions): TokenLookup {
-  if (options.dialect === 'postgres') return new PostgresTokenLookup(options.query, batchLookupSql(options.kysely))
+  const tombstone = tombstoneSql(options.kysely)
+  if (options.dialect === 'postgres') return new PostgresTokenLookup(options.query, batchLookupSql(options.kysely), tombstone)
   const { sql } = lookupQuery(options.kysely)
-  return new SqliteTokenLookup(options.sqlite, options.file, sql, options.cacheSize)
+  return new SqliteTokenLookup(options.sqlite, options.file, { lookup: sql, tombstone }, options.cacheSize)
 }
 
 export interface PendingUse {
@@ -99,7 +113,7 @@ interface WaitingLookup {
 
 class SqliteTokenLookup implements TokenLookup {
   readonly #sqlite: SQLite.Database
-  readonly #sql: string
+  readonly #sql: { lookup: string, tombstone: string }
   readonly #cacheSize: number
   readonly #cache = new Map<string, TokenRecord>()
   readonly #waiting: WaitingLookup[] = []
@@ -108,12 +122,13 @@ class SqliteTokenLookup implements TokenLookup {
   #signal: ChangeSignal | null
   // Prepared on first use: the table may not exist until the migrations have run.
   #lookup?: SQLite.Statement<[Buffer], TokenRecord>
+  #tombstone?: SQLite.Statement<[Buffer, number], string>
   #recordUse?: SQLite.Statement<[number, number | null, string]>
   readonly #dataVersion: SQLite.Statement<[], number>
   /** Uses waiting to be written, by token id: one write per token per turn. */
   readonly #uses = new Map<string, PendingUse>()
 
-  constructor (sqlite: SQLite.Database, file: string | undefined, sql: string, cacheSize: number) {
+  constructor (sqlite: SQLite.Database, file: string | undefined, sql: { lookup: string, tombstone: string }, cacheSize: number) {
     this.#sqlite = sqlite
     this.#sql = sql
     this.#cacheSize = cacheSize
@@ -177,11 +192,16 @@ class SqliteTokenLookup implements TokenLookup {
   }
 
   find (digest: string): TokenRecord | undefined | Promise<TokenRecord | undefined> {
-    this.#lookup ??= this.#sqlite.prepare<[Buffer], TokenRecord>(this.#sql)
+    this.#lookup ??= this.#sqlite.prepare<[Buffer], TokenRecord>(this.#sql.lookup)
     if (this.#signal === null) return this.#lookup.get(digestBytes(digest))
     return new Promise((resolve, reject) => {
       if (this.#waiting.push({ digest, resolve, reject }) === 1) setImmediate(this.#answerWaiting)
     })
+  }
+
+  findTombstone (digest: string, since: number): string | undefined {
+    this.#tombstone ??= this.#sqlite.prepare<[Buffer, number], string>(this.#sql.tombstone).pluck()
+    return this.#tombstone.get(digestBytes(digest), since)
   }
 
   /**

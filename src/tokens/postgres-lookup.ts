@@ -18,6 +18,8 @@ import { digestBytes } from './format.js'
 
 /** The statement's name on every connection (the text is always the same). */
 export const LOOKUP_STATEMENT_NAME = 'tessera_token_lookup'
+/** The tombstone lookup of a token that is not live (the miss path: one query, not batched). */
+export const TOMBSTONE_STATEMENT_NAME = 'tessera_tombstone_lookup'
 
 /**
  * The uses of one turn in one statement. A row only moves forward: two batches in flight on two
@@ -41,6 +43,7 @@ export class PostgresTokenLookup implements TokenLookup {
   readonly cacheOffReason = undefined
   readonly #query: NamedQuery
   readonly #find: (digest: string) => Promise<TokenRecord | undefined>
+  readonly #tombstoneText: string
   /** Uses waiting to be written, by token id: one write per token per turn. */
   readonly #uses = new Map<string, PendingUse>()
   /** Writes sent and not yet answered, for `flushUses` and `close` to wait for. */
@@ -49,9 +52,11 @@ export class PostgresTokenLookup implements TokenLookup {
   /**
    * @param text the lookup's select (`lookup.ts`) with the digest as its last column, and
    *   `digest = ANY($1::bytea[])` as its condition: the column read to match rows to lookups.
+   * @param tombstoneText the select of a tombstone's reason by digest (`$1`) and end bound (`$2`).
    */
-  constructor (query: NamedQuery, text: string) {
+  constructor (query: NamedQuery, text: string, tombstoneText: string) {
     this.#query = query
+    this.#tombstoneText = tombstoneText
     this.#find = batchPerTurn(async (digests: string[]) => {
       const { fields, rows } = await query({ name: LOOKUP_STATEMENT_NAME, text, values: [digests.map(digestBytes)] })
       return recordsByDigest(fields, rows)
@@ -60,6 +65,11 @@ export class PostgresTokenLookup implements TokenLookup {
 
   async find (digest: string): Promise<TokenRecord | undefined> {
     return await this.#find(digest)
+  }
+
+  async findTombstone (digest: string, since: number): Promise<string | undefined> {
+    const { rows } = await this.#query({ name: TOMBSTONE_STATEMENT_NAME, text: this.#tombstoneText, values: [digestBytes(digest), since] })
+    return rows[0]?.[0] as string | undefined
   }
 
   /**

@@ -16,10 +16,11 @@ import { emitSafely, type TesseraEmitter, type TesseraEventName, type TesseraEve
 import type { TesseraSettings } from '../settings.js'
 import { toIso } from '../time.js'
 import type { UserStore } from '../users/store.js'
-import { AuthenticationError } from './failures.js'
+import { AuthenticationError, isRevocationReason, type RevocationReason } from './failures.js'
 import { TOKEN_FORMAT_VERSION, digestBytes, tokenDigest, type TokenFormat } from './format.js'
 import type { TokenRecord } from './lookup.js'
 import * as tokens from './repository.js'
+import type { EndReason, Ending } from './repository.js'
 import { normalizeScopes, scopesOf, scopesProblem } from './scopes.js'
 
 /** A token just issued: the only moment its secret exists outside the client. */
@@ -56,6 +57,7 @@ export interface Session {
 /** A login refused because the subject holds `limit` live tokens and the policy is `refuse`. */
 export class TokenLimitError extends Error {
   readonly statusCode = 403
+  readonly code = 'TOKEN_LIMIT_REACHED'
   constructor (readonly limit: number) {
     super(`token limit reached: a user may hold at most ${limit} live tokens; log out of another device first`)
     this.name = 'TokenLimitError'
@@ -95,6 +97,11 @@ export interface IssueOptions extends ClientContext {
 
 export interface WriteOptions extends ClientContext {
   transaction?: Transaction
+}
+
+/** How a revocation is remembered: the `reason` a client presenting the token is told. */
+export interface RevokeOptions extends WriteOptions {
+  reason?: RevocationReason
 }
 
 const SWEEP_BATCH_SIZE = 1000
@@ -177,11 +184,11 @@ export class TokenService<User> {
     let evicted: string[] = []
     const limit = this.#settings.tokenLimitPerUser
     if (limit !== null) {
-      await tokens.lockSubject(trx, subject, now, this.#database.dialect === 'postgres')
+      await tokens.lockSubject(trx, subject, this.#ending('expired', now), this.#database.dialect === 'postgres')
       const live = await tokens.countLiveTokens(trx, subject, now)
       if (live >= limit) {
         if (this.#settings.tokenLimitPolicy === 'refuse') throw new TokenLimitError(limit)
-        evicted = await tokens.deleteLeastRecentlyUsed(trx, subject, live - limit + 1, now)
+        evicted = await tokens.deleteLeastRecentlyUsed(trx, subject, live - limit + 1, this.#ending('evicted', now))
         await this.#activity.recordMany(trx, subject, evicted.map((tokenId) => ({ type: 'session_evicted', tokenId })), now)
       }
     }
@@ -233,14 +240,16 @@ export class TokenService<User> {
 
   /**
    * The request path after the header: prefix and checksum → SHA-256 digest → one indexed lookup
-   * → expiry → the user store → `lastUsedAt` (at most once per `minRefreshInterval`).
+   * → expiry → the user store → `lastUsedAt` (at most once per `minRefreshInterval`). Only a token
+   * that is not live costs a second lookup: its tombstone, which says how it ended.
    * @throws {AuthenticationError} saying why the token is refused.
    */
   async resolve (rawToken: string): Promise<{ user: User, token: AuthToken }> {
     if (!this.#format.isWellFormed(rawToken)) throw new AuthenticationError('malformed')
 
-    const record = await this.#database.tokenLookup.find(tokenDigest(rawToken))
-    if (record === undefined) throw new AuthenticationError('unknown')
+    const digest = tokenDigest(rawToken)
+    const record = await this.#database.tokenLookup.find(digest)
+    if (record === undefined) throw await this.#whyNotLive(digest)
 
     const now = Date.now()
     if (record.expiresAt !== null && record.expiresAt <= now) {
@@ -262,6 +271,13 @@ export class TokenService<User> {
         scopes: scopesOf(record.scopes)
       }
     }
+  }
+
+  /** The refusal of a token that is not live: revoked or expired (within the memory), else unknown. */
+  async #whyNotLive (digest: string): Promise<AuthenticationError> {
+    const reason = await this.#database.tokenLookup.findTombstone(digest, Date.now() - this.#settings.revocationMemory)
+    if (reason === 'expired') return new AuthenticationError('expired')
+    return isRevocationReason(reason) ? new AuthenticationError('revoked', reason) : new AuthenticationError('unknown')
   }
 
   async #findUser (record: TokenRecord): Promise<User> {
@@ -295,17 +311,19 @@ export class TokenService<User> {
     this.#database.tokenLookup.recordUse(record, now, expiresAt, couldNot)
   }
 
-  /** Deletes a token that was presented after its expiry. */
+  /** Deletes a token that was presented after its expiry (leaving its `expired` tombstone). */
   async #expire (record: TokenRecord): Promise<void> {
-    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, record.id)) !== undefined) {
+    const ending = this.#ending('expired')
+    if (await this.#database.transact(async (trx) => await tokens.deleteToken(trx, record.id, ending)) !== undefined) {
       this.#emit('tokenExpired', { subject: record.subject, tokenId: record.id })
     }
   }
 
   /** Revokes the token a request was made with (`POST /auth/logout`). */
   async logout (token: AuthToken, client: ClientContext = {}): Promise<void> {
+    const ending = this.#ending('logout')
     const revoked = await this.#database.transact(async (trx) => {
-      const subject = await tokens.deleteToken(trx, token.id, token.subject)
+      const subject = await tokens.deleteToken(trx, token.id, ending, token.subject)
       if (subject !== undefined) await this.#record(trx, subject, 'logout', client, { tokenId: token.id, device: token.device })
       return subject !== undefined
     })
@@ -314,25 +332,31 @@ export class TokenService<User> {
 
   /**
    * Revokes one token by id; with `subject`, only if it is that subject's. Returns whether one
-   * was revoked.
+   * was revoked. Presented again, the token is told `TOKEN_REVOKED` with `reason` (default
+   * `revoked`).
    */
-  async revoke (tokenId: string, options: WriteOptions & { subject?: string } = {}): Promise<boolean> {
+  async revoke (tokenId: string, options: RevokeOptions & { subject?: string } = {}): Promise<boolean> {
+    const reason = options.reason ?? 'revoked'
+    const ending = this.#ending(reason)
     const subject = await this.#write(options, async (trx) => {
-      const owner = await tokens.deleteToken(trx, tokenId, options.subject)
+      const owner = await tokens.deleteToken(trx, tokenId, ending, options.subject)
       if (owner !== undefined) await this.#record(trx, owner, 'session_revoked', options, { tokenId })
       return owner
     })
-    if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason: 'revoked' })
+    if (subject !== undefined) this.#emit('sessionRevoked', { subject, tokenId, reason })
     return subject !== undefined
   }
 
   /**
    * Revokes every token of a subject (all but `except`, when given) and returns how many: e.g.
-   * when the application disables a user, `await app.tessera.tokens.revokeAll(String(user.id))`.
+   * when the application disables a user,
+   * `await app.tessera.tokens.revokeAll(String(user.id), { reason: 'user_deactivated' })`.
+   * The reason its tokens are told defaults to `logout_all` (`logout_others` with `except`).
    */
-  async revokeAll (subject: string, options: WriteOptions & { except?: string } = {}): Promise<number> {
+  async revokeAll (subject: string, options: RevokeOptions & { except?: string } = {}): Promise<number> {
+    const ending = this.#ending(options.reason ?? (options.except === undefined ? 'logout_all' : 'logout_others'))
     const revoked = await this.#write(options, async (trx) => {
-      const count = await tokens.deleteSubjectTokens(trx, subject, options.except)
+      const count = await tokens.deleteSubjectTokens(trx, subject, ending, options.except)
       await this.#record(trx, subject, options.except === undefined ? 'logout_all' : 'logout_others', options,
         { tokenId: options.except ?? null })
       return count
@@ -342,9 +366,12 @@ export class TokenService<User> {
     return revoked
   }
 
-  /** Deletes every token of a subject but `except`, inside the caller's transaction, without an event. */
-  async deleteAllWithin (trx: Transaction, subject: string, except?: string): Promise<number> {
-    return await tokens.deleteSubjectTokens(trx as Kysely<Tables>, subject, except)
+  /**
+   * Deletes every token of a subject but `except`, inside the caller's transaction, without an
+   * event (a password change, a deactivation); their tombstones say `reason`.
+   */
+  async deleteAllWithin (trx: Transaction, subject: string, options: { reason: RevocationReason, except?: string | undefined }): Promise<number> {
+    return await tokens.deleteSubjectTokens(trx as Kysely<Tables>, subject, this.#ending(options.reason), options.except)
   }
 
   /** The subject's live sessions, newest first. */
@@ -363,21 +390,26 @@ export class TokenService<User> {
   }
 
   /**
-   * Deletes every expired token, in batches of `batchSize`, and returns how many; then the
-   * activity log's entries older than `activityRetention`.
-   * `onBatch` is told the running total after each batch (the CLI shows progress with it).
+   * Deletes every expired token, in batches of `batchSize`, and returns how many; each leaves an
+   * `expired` tombstone, so that it is still told `TOKEN_EXPIRED` when presented. Then forgets
+   * the tombstones older than the revocation memory, in batches too, and the activity log's
+   * entries older than `activityRetention`.
+   * `onBatch` is told the running total of tokens after each batch (the CLI shows progress with it).
    */
   async sweep (options: { batchSize?: number, onBatch?: (deleted: number) => void } = {}): Promise<number> {
     const batchSize = options.batchSize ?? SWEEP_BATCH_SIZE
-    const now = Date.now()
+    const ending = this.#ending('expired')
     let total = 0
     for (;;) {
-      const deleted = await tokens.deleteExpiredBatch(this.#db, now, batchSize)
+      const deleted = await this.#database.transact(async (trx) => await tokens.deleteExpiredBatch(trx, ending, batchSize))
       total += deleted
       if (deleted > 0) options.onBatch?.(total)
       if (deleted < batchSize) break
     }
-    await this.#activity.sweep(now - this.#settings.activityRetention)
+    let forgotten: number
+    do forgotten = await tokens.deleteTombstonesBatch(this.#db, ending.now - ending.memoryMs, batchSize)
+    while (forgotten === batchSize)
+    await this.#activity.sweep(ending.now - this.#settings.activityRetention)
     return total
   }
 
@@ -385,6 +417,11 @@ export class TokenService<User> {
   async #write<T> (options: WriteOptions, write: (trx: Kysely<Tables>) => Promise<T>): Promise<T> {
     if (options.transaction !== undefined) return await write(options.transaction as Kysely<Tables>)
     return await this.#database.transact(write)
+  }
+
+  /** The tombstones of a write made `now` for `reason`. */
+  #ending (reason: EndReason, now = Date.now()): Ending {
+    return { reason, now, memoryMs: this.#settings.revocationMemory }
   }
 
   async #record (trx: Kysely<Tables>, subject: string, type: ActivityType, client: ClientContext, details: ActivityDetails): Promise<void> {

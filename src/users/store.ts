@@ -20,17 +20,20 @@ import type { ClientContext } from '../tokens/service.js'
 export interface UserStore<User> {
   /**
    * The user a token's subject names, or `null` when that user is gone or may not sign in (the
-   * token is then refused with a 401). Called once per authenticated request: keep it cheap
-   * (an indexed lookup, or a short cache of your own).
+   * token is then refused with a 401 `USER_INACTIVE`). Called once per authenticated request: keep
+   * it cheap (an indexed lookup, or a short cache of your own).
    */
   find: (id: string) => Promise<User | null | undefined> | User | null | undefined
   /** The subject for a user: its id as a string, whatever its type. */
   idOf: (user: User) => string
   /**
-   * The user with this username and password, or `null`. Enables `POST /auth/login`; without it
-   * the application issues tokens itself (`app.tessera.tokens.issue`). Make unknown usernames
-   * cost as much as wrong passwords. `client` says where the attempt came from (its address and
-   * User-Agent), for a store that keeps its own record of failed attempts.
+   * The user with this username and password, or `null` (401 `BAD_CREDENTIALS`). Enables
+   * `POST /auth/login`; without it the application issues tokens itself
+   * (`app.tessera.tokens.issue`). Make unknown usernames cost as much as wrong passwords. For the
+   * right password of a user who may not sign in, throw `new AuthenticationError('inactive')`
+   * (exported by `tessera-auth`): the login answers 401 `USER_INACTIVE`. `client` says where the
+   * attempt came from (its address and User-Agent), for a store that keeps its own record of
+   * failed attempts.
    */
   verifyCredentials?: (username: string, password: string, client: ClientContext) => Promise<User | null | undefined>
   /** What tessera's responses show of a user (knox's USER_SERIALIZER); default `{ id }`. */

@@ -3,7 +3,7 @@ import t from 'tap'
 import { AUTH_FAILURES } from '../../src/tokens/failures.js'
 import { buildTestApp, me, register } from '../helpers/app.js'
 
-t.test('a token dies at its expiry; presenting it then deletes it', async (t) => {
+t.test('a token dies at its expiry; presenting it then deletes it, and it stays TOKEN_EXPIRED', async (t) => {
   const { app } = await buildTestApp(t, { tokenTtl: 1000 })
   const { token, tokenId, expiry } = await register(app)
   t.ok(expiry !== null && Date.parse(expiry) - Date.now() <= 1000, 'expiry is the TTL from now')
@@ -11,11 +11,11 @@ t.test('a token dies at its expiry; presenting it then deletes it', async (t) =>
   await sleep(1100)
   const response = await me(app, token)
   t.equal(response.statusCode, 401)
-  t.equal(response.json().message, AUTH_FAILURES.expired)
-  t.equal(response.headers['www-authenticate'], 'Token')
+  t.same(response.json(), { statusCode: 401, error: 'Unauthorized', message: AUTH_FAILURES.expired, code: 'TOKEN_EXPIRED' })
+  t.equal(response.headers['www-authenticate'], `Token error="invalid_token", error_description="${AUTH_FAILURES.expired}"`)
   const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('id').where('id', '=', tokenId).executeTakeFirst()
   t.equal(row, undefined, 'the expired row is gone')
-  t.equal((await me(app, token)).json().message, AUTH_FAILURES.unknown, 'then it is simply unknown')
+  t.equal((await me(app, token)).json().code, 'TOKEN_EXPIRED', 'presented again, it is still expired (its tombstone)')
 })
 
 t.test('with TTL none, tokens never expire and expiry is null', async (t) => {

@@ -51,18 +51,21 @@ t.test('unknown user and wrong password get the same status and body', async (t)
   t.equal(unknownUser.statusCode, 401)
   t.equal(wrongPassword.body, unknownUser.body)
   t.equal(wrongPassword.headers['www-authenticate'], unknownUser.headers['www-authenticate'])
-  t.same(Object.keys(wrongPassword.json()).sort(), ['error', 'message', 'statusCode'])
+  t.same(wrongPassword.json(), { statusCode: 401, error: 'Unauthorized', message: 'Unable to log in with the provided credentials.', code: 'BAD_CREDENTIALS' })
 })
 
-t.test('a deactivated user cannot log in, with the same answer as a wrong password', async (t) => {
+t.test('a deactivated user cannot log in: the right password is told USER_INACTIVE, a wrong one what any wrong one is', async (t) => {
   const { app } = await buildTestApp(t)
   const username = uniqueName()
   const { user } = await register(app, username)
+  const unknown = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: uniqueName('ghost'), password: 'wrong password' } })
   await app.tessera.database.kysely.updateTable('tessera_users').set({ deactivated_at: Date.now() }).where('id', '=', user.id).execute()
   const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD } })
   const wrong = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: 'wrong password' } })
   t.equal(response.statusCode, 401)
-  t.equal(response.body, wrong.body)
+  t.equal(response.json().code, 'USER_INACTIVE')
+  t.equal(wrong.statusCode, 401)
+  t.equal(wrong.body, unknown.body, 'a wrong password reveals nothing: the answer of an unknown user')
 })
 
 t.test('a token cannot log in: only primary credentials mint tokens', async (t) => {

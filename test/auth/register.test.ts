@@ -32,8 +32,9 @@ t.test('a taken username is 409, compared case-insensitively', async (t) => {
   for (const username of ['Bob', 'bob', 'BOB']) {
     const response = await app.inject({ method: 'POST', url: '/auth/register', payload: { username, password: PASSWORD } })
     t.equal(response.statusCode, 409, username)
-    t.same(Object.keys(response.json()).sort(), ['error', 'message', 'statusCode'])
+    t.same(Object.keys(response.json()).sort(), ['code', 'error', 'message', 'statusCode'])
     t.equal(response.json().error, 'Conflict')
+    t.equal(response.json().code, 'USERNAME_TAKEN')
   }
 })
 

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { describeUrl } from '../../src/db/database.js'
 import t from 'tap'
 import { buildTestApp, freshDatabaseUrl, me } from '../helpers/app.js'
 import { BIN, assertFails, cliFor, runCli, spawnCli } from '../helpers/cli.js'
 
 const COMMANDS = [
-  'serve', 'migrate', 'user create', 'user deactivate', 'user list',
-  'token create', 'token list', 'token revoke', 'token revoke-all', 'purge'
+  'serve', 'migrate', 'user create', 'user deactivate', 'user list', 'user show', 'user set-password',
+  'user reactivate', 'user delete', 'token create', 'token list', 'token revoke', 'token revoke-all', 'purge'
 ]
 
 t.test('tessera --help lists every command and exits 0; no command at all is a one-line usage error', async (t) => {
@@ -104,14 +105,17 @@ t.test('tessera migrate applies the migrations once, and is then a no-op', async
 // compiled executable itself, as a script does.
 // (Its shebang is checked with the tarball's contents, test/package/tarball.test.ts.)
 t.test('the executable: exit codes 0, 1 and 2 as a process, errors in one line on stderr', async (t) => {
-  const [help, usage, failure] = await Promise.all([
+  const [help, version, usage, failure] = await Promise.all([
     spawnCli(['--help']),
+    spawnCli(['--version']),
     spawnCli(['frobnicate']),
     spawnCli(['user', 'list'], { env: { DATABASE_URL: 'mysql://x' } })
   ])
   t.equal(help.code, 0)
   t.match(help.stdout, /^Usage: tessera <command>/)
   t.equal(help.stderr, '')
+  const { version: packageVersion } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  t.same(version, { code: 0, stdout: `${packageVersion}\n`, stderr: '' }, '--version finds the package.json above dist/')
   assertFails(t, usage, 2, /unknown command "frobnicate"/)
   assertFails(t, failure, 1, /invalid configuration: DATABASE_URL="mysql:\/\/x" is not valid/)
 })

@@ -49,7 +49,7 @@ t.test('a database made by 0.1 migrates in place: every live token, password and
   t.equal((await login(app, 'bob')).user.id, bob.id, 'the password set under 0.1 still logs in')
   const carol = await register(app)
   t.ok(carol.user.id > bob.id, 'new users get new ids: the id sequence carried over')
-  t.same(await tableNames(url), ['tessera_activity', 'tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_tokens', 'tessera_users'],
+  t.same(await tableNames(url), ['tessera_activity', 'tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_token_tombstones', 'tessera_tokens', 'tessera_users'],
     "0.1's tables and bookkeeping are gone; only tessera_ tables are left")
   t.same(await pendingMigrations(app.tessera.database.kysely), [])
 
@@ -60,6 +60,27 @@ t.test('a database made by 0.1 migrates in place: every live token, password and
   t.same(JSON.parse(listed.stdout).map((s: { id: string }) => s.id), [alice.tokenId])
   t.equal((await cli(['token', 'revoke-all', 'alice'])).code, 0)
   t.equal((await me(app, alice.token)).statusCode, 401, 'and revoking it works at once')
+})
+
+t.test('a database at migration 0006 takes 0007 (tombstones) with its tokens working, and remembers revocations from then on', async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  const before = await buildTestApp(t, {}, { DATABASE_URL: url })
+  const alice = await register(before.app)
+  const second = await login(before.app, alice.user.username)
+  const db = before.app.tessera.database.kysely
+  // Back to the schema and bookkeeping of 0006: no tombstones table, 0007 not applied.
+  await sql`DROP TABLE tessera_token_tombstones`.execute(db)
+  await sql`DELETE FROM tessera_migrations WHERE name = '0007_token_tombstones'`.execute(db)
+  t.same(await pendingMigrations(db), ['0007_token_tombstones'], 'the database is at 0006')
+  await before.app.close()
+
+  const { applied } = await runMigrations({ databaseUrl: url })
+  t.same(applied, ['0007_token_tombstones'])
+  const { app } = await buildTestApp(t, {}, { DATABASE_URL: url })
+  for (const { token } of [alice, second]) t.equal((await me(app, token)).statusCode, 200, 'a token issued before the upgrade still works')
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: auth(second.token) })
+  t.match((await me(app, second.token)).json(), { code: 'TOKEN_REVOKED', reason: 'logout' }, 'and, revoked after it, says why')
+  t.equal((await me(app, alice.token)).statusCode, 200)
 })
 
 t.test("0.1's bookkeeping table is kept when another application's migrations share it", async (t) => {

@@ -100,7 +100,7 @@ t.test("tessera's tables sit beside the application's, and each keeps its own mi
     ? (await sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`.execute(kysely)).rows
     : (await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`.execute(kysely)).rows
   const names = tables.map((row) => row.name).sort()
-  t.same(names, ['kysely_migration', 'kysely_migration_lock', 'tessera_activity', 'tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_tokens', 'tessera_users', 'users'])
+  t.same(names, ['kysely_migration', 'kysely_migration_lock', 'tessera_activity', 'tessera_migrations', 'tessera_migrations_lock', 'tessera_rate_limits', 'tessera_token_tombstones', 'tessera_tokens', 'tessera_users', 'users'])
   const appMigrations = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(kysely)
   t.same(appMigrations.rows.map((row) => row.name), ['2024_01_users'], "the application's history holds only its own migrations")
   if (TEST_DIALECT === 'sqlite') {
@@ -129,7 +129,8 @@ t.test("the application's users log in, and its protected routes see its own use
 
   const wrong = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'alice@example.com', password: 'nope' } })
   t.equal(wrong.statusCode, 401)
-  t.same(Object.keys(wrong.json()).sort(), ['error', 'message', 'statusCode'])
+  t.same(Object.keys(wrong.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+  t.equal(wrong.json().code, 'BAD_CREDENTIALS')
   const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'alice@example.com', password: 'app password 1', device: 'Pixel 8' } })
   t.equal(login.statusCode, 200)
   const issued = login.json()
@@ -146,7 +147,10 @@ t.test("the application's users log in, and its protected routes see its own use
   await kysely.updateTable('users').set({ disabled: 1 }).where('id', '=', alice.id).execute()
   const refused = await app.inject({ method: 'GET', url: '/orders', headers: auth(issued.token) })
   t.equal(refused.statusCode, 401)
-  t.equal(refused.headers['www-authenticate'], 'Token')
+  t.equal(refused.headers['www-authenticate'], 'Token error="invalid_token", error_description="User inactive or deleted."')
+  t.equal(refused.json().code, 'USER_INACTIVE', "Fastify's own error handler shows the code too")
+  const refusedByTessera = await app.inject({ method: 'GET', url: '/auth/me', headers: auth(issued.token) })
+  t.same(refusedByTessera.json(), { statusCode: 401, error: 'Unauthorized', message: 'User inactive or deleted.', code: 'USER_INACTIVE' })
   await kysely.updateTable('users').set({ disabled: 0 }).where('id', '=', alice.id).execute()
 
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: auth(issued.token) })).statusCode, 204)
@@ -197,7 +201,7 @@ t.test("the application's error handler does not reshape tessera's errors", asyn
   await addUser(kysely, 'erin@example.com', 'app password 5')
   const noToken = await app.inject({ method: 'GET', url: '/auth/me' })
   t.equal(noToken.statusCode, 401)
-  t.same(Object.keys(noToken.json()).sort(), ['error', 'message', 'statusCode'])
+  t.same(Object.keys(noToken.json()).sort(), ['code', 'error', 'message', 'statusCode'])
   t.equal(noToken.headers['www-authenticate'], 'Token')
   const badBody = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 5, password: 'x' } })
   t.equal(badBody.statusCode, 400)

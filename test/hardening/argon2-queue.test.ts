@@ -38,7 +38,7 @@ t.test('a flood of logins from one address: 503 at once past the bound, and anot
   t.equal(served.length + refused.length, floodResults.length, 'every flood login answered 401 or 503, none 500')
   t.ok(served.length >= 1 && refused.length >= 1, `${served.length} served, ${refused.length} refused`)
   for (const { response } of refused) {
-    t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: response.json().message })
+    t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: response.json().message, code: 'SERVER_BUSY' })
     t.equal(response.headers['retry-after'], '1')
   }
   t.match(refused[0]?.response.json().message, /^Too many password checks are waiting; retry in 1 s\.$/)

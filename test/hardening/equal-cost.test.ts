@@ -5,6 +5,7 @@ import { Passwords } from '../../src/users/builtin/passwords.js'
 import { openDatabase } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import { TesseraEmitter } from '../../src/events.js'
+import { AuthenticationError } from '../../src/tokens/failures.js'
 import { BuiltinUsers } from '../../src/users/builtin/store.js'
 import { PASSWORD, freshDatabaseUrl } from '../helpers/app.js'
 
@@ -17,7 +18,7 @@ class CountingPasswords extends Passwords {
   }
 }
 
-t.test('unknown user, deactivated user and wrong password each cost exactly one argon2 verify', async (t) => {
+t.test('unknown user, deactivated user (right or wrong password) and wrong password each cost exactly one argon2 verify', async (t) => {
   const database = openDatabase(freshDatabaseUrl(t).url)
   t.teardown(() => database.close())
   await migrateToLatest(database.kysely)
@@ -27,16 +28,20 @@ t.test('unknown user, deactivated user and wrong password each cost exactly one 
   await users.create({ username: 'frank', password: PASSWORD })
   await database.kysely.updateTable('tessera_users').set({ deactivated_at: Date.now() }).where('username_key', '=', 'frank').execute()
 
-  const cases: Array<[string, string, string, boolean]> = [
-    ['right password', 'erin', PASSWORD, true],
-    ['wrong password', 'erin', 'not the password', false],
-    ['unknown user', 'nobody-here', 'not the password', false],
-    ['deactivated user, right password', 'frank', PASSWORD, false]
+  // What each answers: the user, null (BAD_CREDENTIALS), or the failure thrown (USER_INACTIVE).
+  const cases: Array<[string, string, string, 'user' | 'null' | 'inactive']> = [
+    ['right password', 'erin', PASSWORD, 'user'],
+    ['wrong password', 'erin', 'not the password', 'null'],
+    ['unknown user', 'nobody-here', 'not the password', 'null'],
+    ['deactivated user, wrong password', 'frank', 'not the password', 'null'],
+    ['deactivated user, right password', 'frank', PASSWORD, 'inactive']
   ]
-  for (const [name, username, password, ok] of cases) {
+  for (const [name, username, password, outcome] of cases) {
     passwords.verifications = 0
-    const user = await users.verifyCredentials(username, password)
-    t.equal(user !== null, ok, name)
+    const answer = await users.verifyCredentials(username, password).then(
+      (user) => user === null ? 'null' : 'user',
+      (error: unknown) => error instanceof AuthenticationError ? error.failure : 'other')
+    t.equal(answer, outcome, name)
     t.equal(passwords.verifications, 1, `${name}: one verification`)
   }
 })

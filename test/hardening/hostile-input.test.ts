@@ -4,7 +4,9 @@
  * test/helpers/hostile-requests.ts) and asserts, for every single request:
  *
  * - never a 5xx;
- * - every error is a JSON `{ statusCode, error, message }` whose statusCode is the response's;
+ * - every error is a JSON `{ statusCode, error, message, code }` whose statusCode is the response's
+ *   and whose code is one of tessera's (never a Fastify `FST_ERR_*`), `reason` beside a
+ *   TOKEN_REVOKED alone;
  * - no Object/Array prototype was polluted;
  * - stored data is what it was, plus exactly the users and tokens that a 201 from register or a
  *   200 from login announced (the generator does produce valid registrations and logins);
@@ -29,6 +31,8 @@ import { connect } from 'node:net'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
+import { isErrorCode } from '../../src/error-codes.js'
+import { isRevocationReason } from '../../src/tokens/failures.js'
 import { TokenFormat } from '../../src/tokens/format.js'
 import { PASSWORD, auth, buildTestApp, login, me, register, uniqueName } from '../helpers/app.js'
 import {
@@ -193,7 +197,9 @@ function checkAnswer (request: ResolvedRequest, answer: Answer): unknown {
     const error = body as Record<string, unknown>
     if (error.statusCode !== status) throw new Error(`statusCode ${String(error.statusCode)} in the body of a ${status}: ${what}`)
     if (typeof error.error !== 'string' || typeof error.message !== 'string') throw new Error(`error or message missing: ${what}`)
-    const extra = Object.keys(error).filter((key) => !['statusCode', 'error', 'message', 'code'].includes(key))
+    if (!isErrorCode(error.code)) throw new Error(`code ${String(error.code)} is not one of tessera's: ${what}`)
+    if ('reason' in error && (error.code !== 'TOKEN_REVOKED' || !isRevocationReason(error.reason))) throw new Error(`reason ${String(error.reason)}: ${what}`)
+    const extra = Object.keys(error).filter((key) => !['statusCode', 'error', 'message', 'code', 'reason'].includes(key))
     if (extra.length > 0) throw new Error(`unexpected fields ${extra.join(', ')} in an error: ${what}`)
     return body
   }

@@ -13,7 +13,8 @@ t.test('login: per client address, with 429 and Retry-After', async (t) => {
   t.same(codes, [401, 401, 401, 429], 'one address cannot spray many accounts')
   const limited = await attempt(app, uniqueName(), '10.0.0.1')
   t.equal(limited.statusCode, 429)
-  t.same(Object.keys(limited.json()).sort(), ['error', 'message', 'statusCode'])
+  t.same(Object.keys(limited.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+  t.equal(limited.json().code, 'RATE_LIMITED')
   t.equal(limited.json().error, 'Too Many Requests')
   const retryAfter = Number(limited.headers['retry-after'])
   t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After: ${retryAfter}`)
@@ -107,5 +108,7 @@ t.test('on PostgreSQL, a request that cannot be counted is a 503, never let thro
   await sql`DROP TABLE tessera_rate_limits`.execute(app.tessera.database.kysely)
   const refused = await attempt(app, username, '10.6.0.1', PASSWORD)
   t.equal(refused.statusCode, 503)
-  t.same(refused.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The database is not available right now; try again shortly.' })
+  t.same(refused.json(), {
+    statusCode: 503, error: 'Service Unavailable', message: 'The database is not available right now; try again shortly.', code: 'DATABASE_UNAVAILABLE'
+  })
 })

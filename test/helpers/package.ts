@@ -11,9 +11,9 @@
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The repository root (the package). */
@@ -35,13 +35,15 @@ export interface RunOptions {
 }
 
 /**
- * The environment without the `npm_*` variables that `npm test` sets (`npm_config_local_prefix`
- * among them): an npm started with them would act on this repository, not on the consumer.
+ * The environment a consumer has: without the `npm_*` variables that `npm test` sets
+ * (`npm_config_local_prefix` among them: an npm started with them would act on this repository,
+ * not on the consumer), nor tap's (`TAP*`, `_TAPJS_*`, and `NODE_OPTIONS`, which loads tap's
+ * process tracking): a test runner started with them would take this repository's configuration.
  */
 function cleanEnvironment (extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(name)) env[name] = value
+    if (!/^(npm_|TAP|_TAPJS_|NODE_OPTIONS$)/i.test(name)) env[name] = value
   }
   return { ...env, ...extra }
 }
@@ -90,11 +92,20 @@ export function buildOutputs (source: string): string[] {
   return [`${base}.js`, `${base}.d.ts`, `${base}.js.map`]
 }
 
-/** Sources whose compiled `.js` is missing or older than them: `dist` is not the current code. */
+/** What the incremental build (`tsc -b`) records of its last run: rewritten by every build that looked at newer sources. */
+const BUILD_INFO = 'dist/tsconfig.build.tsbuildinfo'
+
+/**
+ * Sources whose compiled `.js` is missing, or older than them and than the last build: `dist` is
+ * not the current code. (The build leaves an output alone when its source was touched but not
+ * changed, and records that it looked in `BUILD_INFO`.)
+ */
 export function staleBuild (): string[] {
+  const info = join(ROOT, BUILD_INFO)
+  const lastBuild = existsSync(info) ? statSync(info).mtimeMs : 0
   return buildSources().filter((source) => {
     const output = join(ROOT, buildOutputs(source)[0]!)
-    return !existsSync(output) || statSync(output).mtimeMs < statSync(join(ROOT, source)).mtimeMs
+    return !existsSync(output) || Math.max(statSync(output).mtimeMs, lastBuild) < statSync(join(ROOT, source)).mtimeMs
   })
 }
 
@@ -186,4 +197,32 @@ export async function packedTarball (): Promise<Packed> {
   })
   const result = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as PackResult
   return { tarball: join(dir, result.filename), result }
+}
+
+/** The version of better-sqlite3 installed in `directory`. */
+function sqliteVersionIn (directory: string): string {
+  return (JSON.parse(readFileSync(join(directory, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { version: string }).version
+}
+
+/**
+ * Installs the tarball into the project at `directory` (its package.json's dependencies too), as a
+ * consumer installs it, but with --ignore-scripts: better-sqlite3's install script compiles the
+ * native addon from source when no prebuilt binary can be downloaded (about 2 minutes here), far
+ * too slow for a test. It is pinned to the project's own version instead, and the project's
+ * compiled addon (same version, same Node) is copied in. @node-rs/argon2 needs no script: its
+ * binary is an optional platform package. --prefer-offline: the npm cache answers whatever it
+ * already holds.
+ */
+export async function installTarball (directory: string, tarball: string): Promise<void> {
+  const version = sqliteVersionIn(ROOT)
+  await runOk('npm', [
+    'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `better-sqlite3@${version}`
+  ], { cwd: directory })
+  const installed = sqliteVersionIn(directory)
+  if (installed !== version) {
+    throw new Error(`the consumer got better-sqlite3 ${installed}, the project has ${version}: the addon cannot be copied`)
+  }
+  const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'
+  mkdirSync(join(directory, dirname(addon)), { recursive: true })
+  copyFileSync(join(ROOT, addon), join(directory, addon))
 }

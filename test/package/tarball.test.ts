@@ -37,6 +37,7 @@ t.test('the tarball holds the build of every source, with its types and source m
     'package.json', 'README.md', 'LICENSE',
     'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.js.map',
     'dist/src/client/index.js', 'dist/src/client/index.d.ts',
+    'dist/src/testing/index.js', 'dist/src/testing/index.d.ts',
     'dist/src/cli/bin.js',
     'dist/migrations/index.js', 'dist/migrations/index.d.ts'
   ]) {
@@ -77,7 +78,7 @@ t.test('package.json points only at files the tarball holds, types first', async
     t.ok(target.types?.endsWith('.d.ts'), `exports['${subpath}'] has types`)
     targets.push(...Object.values(target))
   }
-  t.same(Object.keys(manifest.exports).sort(), ['.', './client', './package.json'])
+  t.same(Object.keys(manifest.exports).sort(), ['.', './client', './package.json', './testing'])
   for (const target of targets) {
     t.ok(files.includes(target.replace(/^\.\//, '')), `${target} is in the tarball`)
   }

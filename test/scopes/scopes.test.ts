@@ -86,7 +86,8 @@ t.test("tessera's own routes: me and logout with any token; sessions and passwor
     const response = await app.inject({ ...request, headers: auth(readOnly) })
     t.equal(response.statusCode, 403, `${request.method} ${request.url}`)
     t.equal(response.headers['www-authenticate'], 'Token error="insufficient_scope", scope="sessions"')
-    t.same(Object.keys(response.json()).sort(), ['error', 'message', 'statusCode'])
+    t.same(Object.keys(response.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+    t.equal(response.json().code, 'INSUFFICIENT_SCOPE')
     t.match(response.json().message, /"sessions"/)
   }
   const password = await app.inject({ method: 'POST', url: '/auth/password', headers: auth(sessions), payload: { currentPassword: PASSWORD, newPassword: 'another passphrase' } })
@@ -107,7 +108,7 @@ t.test('app.requireScopes guards an application route; request.authToken.scopes 
   const both = (await mint(app, token, { device: 'rw', scopes: ['orders:read', 'orders:write'] })).json().token
   const refused = await app.inject({ method: 'GET', url: '/orders', headers: auth(reader) })
   t.equal(refused.statusCode, 403)
-  t.same(refused.json(), { statusCode: 403, error: 'Forbidden', message: 'This token lacks the scope "orders:write".' })
+  t.same(refused.json(), { statusCode: 403, code: 'INSUFFICIENT_SCOPE', error: 'Forbidden', message: 'This token lacks the scope "orders:write".' })
   t.equal(refused.headers['www-authenticate'], 'Token error="insufficient_scope", scope="orders:read orders:write"')
   t.same((await app.inject({ method: 'GET', url: '/orders', headers: auth(both) })).json(), { scopes: ['orders:read', 'orders:write'] })
   t.same((await app.inject({ method: 'GET', url: '/orders', headers: auth(token) })).json(), { scopes: ['*'] })

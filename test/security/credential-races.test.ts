@@ -31,7 +31,9 @@ t.test('a login verified before a deactivation commits gets no token', async (t)
   const builtin = app.tessera.builtinUsers!
   const verified = await builtin.verifyCredentials(username, PASSWORD)
   t.ok(await builtin.deactivate(verified!.id))
-  await t.rejects(builtin.logIn(verified!, { device: 'late login' }), { name: 'CredentialsChangedError' })
+  // The password was right: the login is told the user is inactive (USER_INACTIVE), with no token.
+  await t.rejects(builtin.logIn(verified!, { device: 'late login' }), { name: 'AuthenticationError', failure: 'inactive' })
+  t.same(await app.tessera.tokens.list(String(verified!.id)), [], 'no token: the deactivation revoked the first, the login made none')
 })
 
 t.test('logins racing a password change over HTTP: once the change answered, every old-password token is dead', async (t) => {

@@ -21,7 +21,7 @@ t.test('wrong current passwords use up the per-username login budget', async (t)
 
   const fourth = await change(PASSWORD)
   t.equal(fourth.statusCode, 429, 'the fourth attempt is refused, even with the right password')
-  t.same(fourth.json(), { statusCode: 429, error: 'Too Many Requests', message: fourth.json().message })
+  t.same(fourth.json(), { statusCode: 429, error: 'Too Many Requests', message: fourth.json().message, code: 'RATE_LIMITED' })
   t.match(fourth.json().message, /^Too many login attempts for this username: retry in \d+ s\.$/)
   const retryAfter = Number(fourth.headers['retry-after'])
   t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${retryAfter}`)

@@ -126,10 +126,15 @@ const scoped = async (token: string, scopes: string[]): Promise<{ token: string,
 const first = await register(app)
 
 t.test('no token, or a bad one: 401 with tessera\'s WWW-Authenticate, once; the upstream never asked', async (t) => {
-  for (const [what, headers] of [['no token', {}], ['a bad token', { authorization: 'Token tsr_nonsense' }], ['a bad Bearer token', { authorization: 'Bearer nope' }]] as const) {
+  const malformed = 'Token error="invalid_token", error_description="Invalid token: it is not a well-formed token (mistyped or truncated?)."'
+  for (const [what, headers, challenge] of [
+    ['no token', {}, 'Token'],
+    ['a bad token', { authorization: 'Token tsr_nonsense' }, malformed],
+    ['a bad Bearer token', { authorization: 'Bearer nope' }, malformed]
+  ] as const) {
     const { response, upstream } = await through('/orders', headers)
     t.equal(response.status, 401, what)
-    t.equal(response.headers.get('www-authenticate'), 'Token', `${what}: exactly one challenge`)
+    t.equal(response.headers.get('www-authenticate'), challenge, `${what}: exactly one challenge`)
     t.equal(upstream, undefined, `${what}: the upstream was not reached`)
   }
   t.equal((await through('/admin/panel')).response.status, 401, 'no token on /admin/: 401, not 403')
@@ -162,7 +167,8 @@ t.test('a revoked token: 401 on the very next request', async (t) => {
   t.equal(logout.status, 204, 'logged out at tessera itself')
   const { response, upstream } = await through('/orders', auth(bob.token))
   t.equal(response.status, 401)
-  t.equal(response.headers.get('www-authenticate'), 'Token')
+  t.equal(response.headers.get('www-authenticate'), 'Token error="invalid_token", error_description="Token has been revoked: it was logged out."',
+    'the reason reaches the client')
   t.equal(upstream, undefined)
 
   // A session revoked by id, from another of the user's tokens: the same.

@@ -35,7 +35,7 @@ const digests = Array.from({ length: 4 }, () => tokenDigest(format.generate()))
 t.test('one event-loop turn, one named query; each lookup its own answer', async (t) => {
   const stored = new Map([[digests[0]!, record('a')], [digests[1]!, record('b')]])
   const server = fakeServer(stored)
-  const lookup = new PostgresTokenLookup(server.query, 'SELECT …')
+  const lookup = new PostgresTokenLookup(server.query, 'SELECT …', 'SELECT reason …')
   const found = await Promise.all([digests[0]!, digests[1]!, digests[2]!, digests[0]!].map(async (digest) => await lookup.find(digest)))
   t.same(found, [record('a'), record('b'), undefined, record('a')])
   t.same(Object.keys(found[0]!), Object.keys(record('a')), 'exactly the record\'s columns: the digest is not among them')
@@ -48,7 +48,7 @@ t.test('one event-loop turn, one named query; each lookup its own answer', async
 
 t.test('a failed query fails every lookup of its batch, and only those', async (t) => {
   const server = fakeServer(new Map([[digests[0]!, record('a')]]))
-  const lookup = new PostgresTokenLookup(server.query, 'SELECT …')
+  const lookup = new PostgresTokenLookup(server.query, 'SELECT …', 'SELECT reason …')
   server.fail(new Error('Connection terminated unexpectedly'))
   const batch = [digests[0]!, digests[3]!].map(async (digest) => await lookup.find(digest))
   for (const pending of batch) await t.rejects(pending, /Connection terminated/)

@@ -27,6 +27,20 @@ import { DEFAULT_ARGON2_QUEUE_LIMIT } from '../../settings.js'
 /** OWASP Password Storage Cheat Sheet, argon2id minimum configuration. */
 export const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
+/**
+ * The test kit's cost (`tessera-auth/testing`): argon2's smallest parameters (8 KiB, one pass),
+ * microseconds instead of tens of milliseconds, so that a test suite can make users by the
+ * hundred. Only a `Passwords` made with `cost: 'test'` hashes at it, which only the test kit can
+ * get (see src/testing/grant.ts); every other `Passwords` refuses a hash made at it.
+ */
+export const TEST_ARGON2_OPTIONS = { memoryCost: 8, timeCost: 1, parallelism: 1 } as const
+
+/** How a PHC string made at `TEST_ARGON2_OPTIONS` starts. */
+const TEST_COST_PREFIX = `$argon2id$v=19$m=${TEST_ARGON2_OPTIONS.memoryCost},t=${TEST_ARGON2_OPTIONS.timeCost},p=${TEST_ARGON2_OPTIONS.parallelism}$`
+
+/** `standard`: OWASP's parameters. `test`: the test kit's, which nothing else may use. */
+export type PasswordCost = 'standard' | 'test'
+
 export const PASSWORD_MIN_LENGTH = 8
 export const PASSWORD_MAX_LENGTH = 1024
 
@@ -36,6 +50,7 @@ const RETRY_AFTER_SECONDS = 1
 /** An argon2 operation refused because the queue is full; the HTTP layer answers 503 with `Retry-After`. */
 export class PasswordQueueFullError extends Error {
   readonly statusCode = 503
+  readonly code = 'SERVER_BUSY'
   /** Sent by Fastify's error handler with the 503. */
   readonly headers = { 'retry-after': String(RETRY_AFTER_SECONDS) }
   constructor () {
@@ -64,6 +79,8 @@ export interface PasswordsOptions {
   concurrency?: number
   /** Most operations waiting for a turn; past it, `PasswordQueueFullError` (default: 64 per core; 0: never wait). */
   queueLimit?: number
+  /** Default `standard`; `test` is for the test kit alone (see `TEST_ARGON2_OPTIONS`). */
+  cost?: PasswordCost
 }
 
 interface Waiter {
@@ -82,6 +99,7 @@ async function matches (passwordHash: string, password: string): Promise<boolean
 export class Passwords {
   readonly #concurrency: number
   readonly #queueLimit: number
+  readonly #cost: PasswordCost
   #running = 0
   /** Waiting operations by client, clients in the order they are served next. */
   readonly #waiting = new Map<string, Waiter[]>()
@@ -89,10 +107,11 @@ export class Passwords {
 
   /** `options` may also be the concurrency alone, the older form. */
   constructor (options: PasswordsOptions | number = {}) {
-    const { concurrency = availableParallelism(), queueLimit = DEFAULT_ARGON2_QUEUE_LIMIT } =
+    const { concurrency = availableParallelism(), queueLimit = DEFAULT_ARGON2_QUEUE_LIMIT, cost = 'standard' } =
       typeof options === 'number' ? { concurrency: options } : options
     this.#concurrency = Math.max(1, concurrency)
     this.#queueLimit = Math.max(0, queueLimit)
+    this.#cost = cost
   }
 
   /** Runs `operation` when fewer than `concurrency` argon2 operations are running. */
@@ -175,7 +194,8 @@ export class Passwords {
    */
   async hash (password: string): Promise<string> {
     const normalised = password.normalize('NFC')
-    return await this.#inTurn(async () => await argon2Hash(normalised, ARGON2_OPTIONS))
+    const parameters = this.#cost === 'test' ? TEST_ARGON2_OPTIONS : ARGON2_OPTIONS
+    return await this.#inTurn(async () => await argon2Hash(normalised, parameters))
   }
 
   /**
@@ -183,6 +203,9 @@ export class Passwords {
    * @throws {PasswordQueueFullError} when the queue is full.
    */
   async verify (passwordHash: string, password: string): Promise<boolean> {
+    // A hash at the test kit's cost that reached a real database (copied there, say) never
+    // verifies: it costs the same as a wrong password, and is one.
+    if (this.#cost !== 'test' && passwordHash.startsWith(TEST_COST_PREFIX)) return await this.verifyNobody(password)
     const normalised = password.normalize('NFC')
     return await this.#inTurn(async () => {
       if (await matches(passwordHash, normalised)) return true

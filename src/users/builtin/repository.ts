@@ -49,6 +49,29 @@ export async function replacePasswordHash (db: Db, id: number, expected: string,
   return result.numUpdatedRows > 0n
 }
 
+/** Sets a user's password hash, whatever it was (an operator's reset); returns whether the user exists. */
+export async function setPasswordHash (db: Db, id: number, passwordHash: string): Promise<boolean> {
+  const result = await db.updateTable('tessera_users').set({ password_hash: passwordHash }).where('id', '=', id).executeTakeFirst()
+  return result.numUpdatedRows > 0n
+}
+
+/** Marks a deactivated user active again; returns whether a user was changed. */
+export async function reactivateUser (db: Db, id: number): Promise<boolean> {
+  const result = await db
+    .updateTable('tessera_users')
+    .set({ deactivated_at: null })
+    .where('id', '=', id)
+    .where('deactivated_at', 'is not', null)
+    .executeTakeFirst()
+  return result.numUpdatedRows > 0n
+}
+
+/** Deletes a user's row; returns whether there was one. */
+export async function deleteUser (db: Db, id: number): Promise<boolean> {
+  const result = await db.deleteFrom('tessera_users').where('id', '=', id).executeTakeFirst()
+  return result.numDeletedRows > 0n
+}
+
 /** Marks a user inactive; returns whether a user was changed. */
 export async function deactivateUser (db: Db, id: number, now: number): Promise<boolean> {
   const result = await db

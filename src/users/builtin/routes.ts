@@ -4,6 +4,7 @@
  * owns sign-up and passwords.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ApiError } from '../../error-codes.js'
 import { asClient, clientOf, deviceOf, type AuthRouteOptions } from '../../http/auth-routes.js'
 import { byClientAddress, limitBy } from '../../http/rate-limits.js'
 import { ChangePasswordBody, ErrorResponse, NoContent, RegisterBody, User, scopedErrors, userSchemas } from '../../http/schemas.js'
@@ -27,12 +28,12 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
     onRequest: limitRegistrationByAddress,
     // Closed registration answers 403 whatever the body holds.
     preValidation: async () => {
-      if (settings.registration === 'closed') throw fastify.httpErrors.forbidden('Registration is closed.')
+      if (settings.registration === 'closed') throw new ApiError('REGISTRATION_CLOSED', 'Registration is closed.')
     }
   }, async (request, reply) => {
     const { username, password, email, device } = request.body
     const created = await asClient(request, async () => await builtinUsers.register({ username, password, email }, { device: deviceOf(request, device), ...clientOf(request) }))
-    if (created === undefined) throw fastify.httpErrors.conflict('A user with that username already exists.')
+    if (created === undefined) throw new ApiError('USERNAME_TAKEN', 'A user with that username already exists.')
     return reply.code(201).send(created)
   })
 
@@ -50,7 +51,7 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions & { builtinUsers: Built
     const { currentPassword, newPassword } = request.body
     const user = (request as unknown as Record<string, TesseraUser>)[userDecorator]!
     const changed = await asClient(request, async () => await builtinUsers.changePassword(user, currentPassword, newPassword, request.authToken!.id, clientOf(request)))
-    if (!changed) throw fastify.httpErrors.forbidden('The current password is wrong.')
+    if (!changed) throw new ApiError('BAD_CREDENTIALS', 'The current password is wrong.', { status: 403 })
     return reply.code(204).send(null)
   })
 }

@@ -13,12 +13,13 @@ import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
 import { batchPerTurn } from '../../db/turn-batch.js'
 import { emitSafely, type TesseraEmitter } from '../../events.js'
 import type { ClientContext, IssueOptions, IssuedToken, TokenService } from '../../tokens/service.js'
+import { AuthenticationError } from '../../tokens/failures.js'
 import type { UserStore } from '../store.js'
 import type { Passwords } from './passwords.js'
 import * as users from './repository.js'
 import { toTesseraUser, type TesseraUser } from './user.js'
 
-/** A login whose password was changed, or whose user was deactivated, while it was being verified. */
+/** A login whose password was changed while it was being verified. */
 export class CredentialsChangedError extends Error {
   constructor () {
     super('the credentials changed while the login was being checked')
@@ -119,6 +120,8 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   /**
    * The active user with this username and password, or `null`. Unknown users, deactivated users
    * and wrong passwords all cost exactly one argon2 verification.
+   * @throws {AuthenticationError} `inactive` for the right password of a deactivated user (only
+   *   the right password tells that the account is deactivated).
    */
   async verifyCredentials (username: string, password: string, client: ClientContext = {}): Promise<TesseraUser | null> {
     const row = await users.findUserByUsername(this.#db, username)
@@ -126,7 +129,8 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
       ? await this.#passwords.verifyNobody(password)
       : await this.#passwords.verify(row.password_hash, password)
     if (!matches && row !== undefined) this.#recordFailedLogin(row.id, client)
-    if (!matches || row === undefined || row.deactivated_at !== null) return null
+    if (!matches || row === undefined) return null
+    if (row.deactivated_at !== null) throw new AuthenticationError('inactive')
     const user = toTesseraUser(row)
     this.#verifiedHashes.set(user, row.password_hash)
     return user
@@ -139,16 +143,16 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
    * while the password was being verified — the login is refused. A change that commits after
    * this transaction revokes the token it issued. Either way, once a password change or a
    * deactivation has answered, no token issued on the strength of the old password is alive.
-   * @throws {CredentialsChangedError} when the credentials changed under the login.
+   * @throws {CredentialsChangedError} when the password changed under the login.
+   * @throws {AuthenticationError} `inactive` when the user was deactivated under it.
    */
   async logIn (user: TesseraUser, options: IssueOptions): Promise<IssuedToken> {
     const verifiedHash = this.#verifiedHashes.get(user)
     const { issued, announce } = await this.#transact(async (trx) => {
       await users.recordLogin(trx, user.id, Date.now())
       const row = await users.findUserById(trx, user.id)
-      if (row === undefined || row.deactivated_at !== null || (verifiedHash !== undefined && row.password_hash !== verifiedHash)) {
-        throw new CredentialsChangedError()
-      }
+      if (row !== undefined && row.deactivated_at !== null) throw new AuthenticationError('inactive')
+      if (row === undefined || (verifiedHash !== undefined && row.password_hash !== verifiedHash)) throw new CredentialsChangedError()
       return await this.#tokenService.issueWithin(trx, user, options)
     })
     announce()
@@ -203,19 +207,69 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     const revoked = await this.#transact(async (trx) => {
       if (!(await users.replacePasswordHash(trx, user.id, row.password_hash, passwordHash))) return undefined
       await this.#activity.record(trx, subject, 'password_changed', { tokenId: keptTokenId, ip: client.address, userAgent: client.userAgent })
-      return await this.#tokenService.deleteAllWithin(trx, subject, keptTokenId)
+      return await this.#tokenService.deleteAllWithin(trx, subject, { reason: 'password_changed', except: keptTokenId })
     })
     if (revoked === undefined) return false
     emitSafely(this.#events, this.#log, 'passwordChanged', { subject, revoked })
     return true
   }
 
-  /** Marks a user inactive: they cannot log in, and their tokens stop working at once. Returns whether it changed. */
+  /**
+   * Sets a user's password without the current one (an operator's reset, `tessera user set-password`)
+   * and, unless `keepSessions`, revokes every token of the user in the same transaction. A login
+   * verified against the old password and not yet committed is refused (see `logIn`). Returns how
+   * many tokens were revoked, or `undefined` when there is no such user.
+   */
+  async setPassword (id: number, password: string, options: { keepSessions?: boolean } = {}): Promise<number | undefined> {
+    const passwordHash = await this.#passwords.hash(password)
+    const subject = String(id)
+    const revoked = await this.#transact(async (trx) => {
+      if (!(await users.setPasswordHash(trx, id, passwordHash))) return undefined
+      await this.#activity.record(trx, subject, 'password_changed')
+      return options.keepSessions === true ? 0 : await this.#tokenService.deleteAllWithin(trx, subject, { reason: 'password_changed' })
+    })
+    if (revoked !== undefined) emitSafely(this.#events, this.#log, 'passwordChanged', { subject, revoked })
+    return revoked
+  }
+
+  /**
+   * Marks a user inactive: they cannot log in, and their tokens are revoked in the same
+   * transaction (presented, they are told `user_deactivated`). Returns whether the user changed.
+   */
   async deactivate (id: number): Promise<boolean> {
     return await this.#transact(async (trx) => {
       const changed = await users.deactivateUser(trx, id, Date.now())
       if (changed) await this.#activity.record(trx, String(id), 'user_deactivated')
+      // Also when it was deactivated already: a token left from before (an older release kept them) goes too.
+      await this.#tokenService.deleteAllWithin(trx, String(id), { reason: 'user_deactivated' })
       return changed
+    })
+  }
+
+  /**
+   * Lets a deactivated user log in again. The tokens they held when deactivated stay dead: they
+   * are deleted in the same transaction, so that reactivating never brings back a session that
+   * was stopped. Returns whether the user was deactivated.
+   */
+  async reactivate (id: number): Promise<boolean> {
+    return await this.#transact(async (trx) => {
+      if (!(await users.reactivateUser(trx, id))) return false
+      await this.#tokenService.deleteAllWithin(trx, String(id), { reason: 'user_deactivated' })
+      await this.#activity.record(trx, String(id), 'user_reactivated')
+      return true
+    })
+  }
+
+  /**
+   * Deletes a user, every token of theirs and their activity log (addresses and User-Agents:
+   * nothing of the person is kept), in one transaction. Returns how many tokens went with them,
+   * or `undefined` when there is no such user.
+   */
+  async delete (id: number): Promise<number | undefined> {
+    return await this.#transact(async (trx) => {
+      if (!(await users.deleteUser(trx, id))) return undefined
+      await this.#activity.forget(trx, String(id))
+      return await this.#tokenService.deleteAllWithin(trx, String(id), { reason: 'revoked' })
     })
   }
 
