@@ -11,6 +11,7 @@ import * as m0004 from './0004_username_keys.js'
 import * as m0005 from './0005_token_scopes.js'
 import * as m0006 from './0006_rate_limit_windows.js'
 import * as m0007 from './0007_token_tombstones.js'
+import * as m0008 from './0008_session_clients.js'
 import * as m0009 from './0009_activity_log.js'
 
 export interface Migration {
@@ -26,5 +27,6 @@ export const migrations: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0005_token_scopes', m0005],
   ['0006_rate_limit_windows', m0006],
   ['0007_token_tombstones', m0007],
+  ['0008_session_clients', m0008],
   ['0009_activity_log', m0009]
 ]

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net'
 import {
   DEFAULT_SETTINGS, DEFAULT_TOKEN_CACHE_SIZE, DURATION_FORMS, TOKEN_PREFIX_PATTERN, formatDuration, parseDuration,
-  parseOptionalDuration, parseRate, type TesseraSettings
+  parseOptionalDuration, parseOriginList, parseRate, type TesseraSettings
 } from './settings.js'
 import { parseScopeList } from './tokens/scopes.js'
 
@@ -167,6 +167,16 @@ export const VARIABLES = {
     expected: 'a whole number from 1 to 100000000',
     parse: integer(1, 100_000_000)
   },
+  TESSERA_CORS_ORIGINS: {
+    default: '',
+    expected: 'a comma-separated list of origins, scheme://host[:port] without a path (e.g. capacitor://localhost,https://app.example.com); ' +
+      'empty: no CORS',
+    parse: parseOriginList,
+    refuse: (t: string) => t.split(',').some((origin) => origin.trim() === '*')
+      ? '"*" would let every web page call tessera from its visitors\' browsers (and spread password guesses over ' +
+        'their addresses): list the origins of your own web apps'
+      : undefined
+  },
   TESSERA_ARGON2_QUEUE_LIMIT: {
     default: String(DEFAULT_SETTINGS.argon2QueueLimit),
     expected: 'a whole number from 0 to 100000 (0: never wait for a free core)',
@@ -233,7 +243,8 @@ export function loadConfig (env: Env = process.env): Config {
       activityRetention: v.TESSERA_ACTIVITY_RETENTION,
       defaultScopes: v.TESSERA_DEFAULT_SCOPES,
       rateLimitMaxKeys: v.TESSERA_RATE_LIMIT_MAX_KEYS,
-      argon2QueueLimit: v.TESSERA_ARGON2_QUEUE_LIMIT
+      argon2QueueLimit: v.TESSERA_ARGON2_QUEUE_LIMIT,
+      corsOrigins: v.TESSERA_CORS_ORIGINS
     }
   }
 }

@@ -30,6 +30,8 @@ export interface TesseraEvents {
    * the token limit (`evicted`), or by the application with a reason of its own (`tokens.revoke`).
    */
   sessionRevoked: [{ subject: string, tokenId: string, reason: RevocationReason }]
+  /** A session was given a new device label by its owner (`PATCH /auth/tokens/:id`, `tokens.rename`). */
+  sessionRenamed: [{ subject: string, tokenId: string, device: string }]
   /** An expired token was presented and deleted. (The periodic sweep does not emit one per row.) */
   tokenExpired: [{ subject: string, tokenId: string }]
   /**

@@ -34,7 +34,7 @@ export const TOKEN_SECURITY_SCHEME = {
   description: 'A token from `POST /auth/login`, `POST /auth/register`, `POST /auth/tokens` or `tessera token create`, ' +
     'sent as `Authorization: Token <token>` (`Bearer <token>` is accepted too). ' +
     'In the "Authorize" dialog, enter `Token ` followed by the token.\n\n' +
-    'Every token carries scopes; an operation lists the ones it needs. tessera\'s own: `sessions` (list, mint and revoke ' +
+    'Every token carries scopes; an operation lists the ones it needs. tessera\'s own: `sessions` (list, mint, rename and revoke ' +
     'sessions, log out everywhere), `password` (change the password), `introspect` (inspect other tokens, for services). ' +
     '`*` holds every scope; register and login tokens have `TESSERA_DEFAULT_SCOPES` (`*` unless set).'
 } as const
@@ -47,8 +47,9 @@ export interface OpenApiOptions {
 }
 
 const DESCRIPTION = 'Per-device, hashed, revocable auth tokens. Log in (or register) to get a token for ' +
-  'one device, send it as `Authorization: Token <token>`, list and revoke your sessions, log out ' +
-  'everywhere. The token is shown once; the server keeps only its SHA-256 digest.'
+  'one device, send it as `Authorization: Token <token>`, list your sessions (with where each was made and ' +
+  'last used from), rename and revoke them, log out everywhere. The token is shown once; the server keeps ' +
+  'only its SHA-256 digest. Browsers and web views on the origins in `TESSERA_CORS_ORIGINS` may call it (CORS).'
 
 async function openapi (fastify: FastifyInstance, options: OpenApiOptions): Promise<void> {
   const { info = { title: 'tessera', version: '0.1.0', description: DESCRIPTION }, routePrefix = '/docs' } = options
@@ -59,7 +60,7 @@ async function openapi (fastify: FastifyInstance, options: OpenApiOptions): Prom
       info,
       tags: [
         { name: 'auth', description: 'Register, log in, who am I, log out, change password' },
-        { name: 'sessions', description: "The caller's tokens, one per device, and personal access tokens" },
+        { name: 'sessions', description: "The caller's tokens, one per device (with the addresses and User-Agent they came from), and personal access tokens" },
         { name: 'services', description: 'For other services and reverse proxies: introspection and forward auth' },
         { name: 'health', description: 'Liveness' }
       ],

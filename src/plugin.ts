@@ -23,6 +23,7 @@ import { openDatabase, type Database } from './db/database.js'
 import { NotMigratedError, migrateToLatest, pendingMigrations } from './db/migrate.js'
 import authRoutes, { usernameTried, type AuthRouteOptions } from './http/auth-routes.js'
 import { createAuthenticate } from './http/authenticate.js'
+import { allowOrigins } from './http/cors.js'
 import { answerError, answerNotFound } from './http/errors.js'
 import { limitBy } from './http/rate-limits.js'
 import { requireScopes, type ScopeHook } from './http/scopes.js'
@@ -63,7 +64,7 @@ export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) =>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** A preHandler: 401 with `WWW-Authenticate: Token`, or `request.user` and `request.authToken` set. */
+    /** A preHandler: 401 with a code and a `WWW-Authenticate` challenge, or `request.user` and `request.authToken` set. */
     authenticate: AuthenticateHook
     /** A hook to put after `authenticate`: 403 unless the token holds every one of the scopes. */
     requireScopes: (...scopes: string[]) => ScopeHook
@@ -168,6 +169,9 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
     scope.setErrorHandler(answerError)
     // …and for a path under the prefix that no route matches (at the root, that is the application's).
     if (routePrefix.replace(/\/+$/, '') !== '') scope.setNotFoundHandler(answerNotFound)
+    // Before the routes' own hooks: a preflight is answered before any authentication, and every
+    // answer to an allowed origin, a 401 or a 429 included, carries its CORS headers.
+    await allowOrigins(scope, settings.corsOrigins)
     const authenticate = scope.getDecorator<typeof scope.authenticate>(authenticateDecorator)
     const protect = [authenticate, limitBy(scope, {
       name: 'token', rate: settings.tokenRateLimit, what: 'requests with this token', key: (request) => request.authToken!.id

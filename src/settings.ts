@@ -59,6 +59,12 @@ export interface TesseraSettings {
    * at once); past it, a login, registration or password change answers 503 with `Retry-After`.
    */
   argon2QueueLimit: number
+  /**
+   * The web origins (`scheme://host[:port]`) whose pages may call tessera's routes from a browser
+   * or a web view (CORS): e.g. `capacitor://localhost`, `https://app.example.com`. Empty: no CORS
+   * headers at all, and browsers allow only pages of the service's own origin.
+   */
+  corsOrigins: readonly string[]
 }
 
 /**
@@ -86,7 +92,8 @@ export const DEFAULT_SETTINGS: Readonly<TesseraSettings> = Object.freeze({
   activityRetention: 90 * 24 * 60 * 60 * 1000,
   defaultScopes: Object.freeze(['*']),
   rateLimitMaxKeys: 100_000,
-  argon2QueueLimit: DEFAULT_ARGON2_QUEUE_LIMIT
+  argon2QueueLimit: DEFAULT_ARGON2_QUEUE_LIMIT,
+  corsOrigins: Object.freeze([])
 })
 
 /**
@@ -135,6 +142,27 @@ export function formatDuration (ms: number | null): string {
   return `${ms}ms`
 }
 
+/**
+ * A web origin as a browser sends it in `Origin`: a lower-case scheme, `://`, a host (a name, an
+ * IPv4 address or a bracketed IPv6 one) and an optional port; no path, not even `/`.
+ */
+const ORIGIN_PATTERN = /^[a-z][a-z0-9+.-]*:\/\/(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/
+
+/** What is wrong with an allowed CORS origin, in words, or `undefined`. */
+export function originProblem (origin: string): string | undefined {
+  if (origin === '*') return '"*" is refused: name each origin that may call tessera'
+  if (!ORIGIN_PATTERN.test(origin)) {
+    return `${JSON.stringify(origin)} is not an origin: expected scheme://host[:port] in lower case, without a path or a trailing /`
+  }
+  return undefined
+}
+
+/** Parses `TESSERA_CORS_ORIGINS`: comma-separated origins, compared without regard to case; `undefined` when one is invalid. */
+export function parseOriginList (text: string): string[] | undefined {
+  const origins = text.split(',').map((origin) => origin.trim().toLowerCase()).filter((origin) => origin !== '')
+  return origins.every((origin) => originProblem(origin) === undefined) ? [...new Set(origins)] : undefined
+}
+
 export const TOKEN_PREFIX_PATTERN = /^[A-Za-z0-9_]{1,16}$/
 
 /**
@@ -178,6 +206,14 @@ export function settingsProblems (settings: TesseraSettings): string[] {
     if (rate !== null) {
       positive(rate.max, `${name}.max`, false)
       positive(rate.windowMs, `${name}.windowMs`, false)
+    }
+  }
+  if (!Array.isArray(settings.corsOrigins)) {
+    problems.push('corsOrigins must be an array of origins')
+  } else {
+    for (const origin of settings.corsOrigins) {
+      const problem = typeof origin === 'string' ? originProblem(origin) : 'not a string'
+      if (problem !== undefined) problems.push(`corsOrigins: ${problem}`)
     }
   }
   if (typeof settings.autoRefresh !== 'boolean') problems.push('autoRefresh must be a boolean')

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import {
   TesseraClient, TesseraError, type ChangePasswordInput, type IssuedToken, type LoginInput, type RegisterInput,
-  type Session, type TesseraUser, type CreateTokenInput, type CreatedToken, type Introspection, type RevocationReason,
+  type Session, type TesseraUser, type CreateTokenInput, type CreatedToken, type Introspection, type Me, type RevocationReason,
   type TesseraErrorCode
 } from '../src/client/index.js'
 import type { ErrorCode } from '../src/error-codes.js'
@@ -23,9 +23,11 @@ const typesMatchTheSchemas: [
   Same<CreateTokenInput, Static<typeof schemas.CreateTokenBody>>,
   Same<CreatedToken, Static<typeof schemas.CreatedToken>>,
   Same<Introspection, Static<typeof schemas.Introspection>>,
+  Same<Me, Static<ReturnType<typeof schemas.userSchemas<typeof schemas.User>>['MeResponse']>>,
+  Same<{ device: string }, Static<typeof schemas.RenameTokenBody>>,
   Same<TesseraErrorCode, ErrorCode>,
   Same<RevocationReason, ServerRevocationReason>
-] = [true, true, true, true, true, true, true, true, true, true, true]
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true]
 void typesMatchTheSchemas
 
 /** The real service, listening on a free port, with one protected route of "the application". */
@@ -94,6 +96,22 @@ t.test('login, listTokens, revokeToken, logoutOthers, logout, logoutAll', async 
   await a.logoutAll()
   t.equal(a.token, null)
   t.match(await rejection(t, b.me()), { status: 401, code: 'TOKEN_REVOKED', reason: 'logout_all' }, 'every device is logged out')
+})
+
+t.test('whoami shows the session of the client\'s token; renameToken renames a session; the new session fields', async (t) => {
+  const baseUrl = await listening(t)
+  const phone = new TesseraClient({ baseUrl, headers: { 'user-agent': 'MyApp/2.3.1 CFNetwork/1410.0.3 Darwin/22.6.0' } })
+  const issued = await phone.register({ username: 'ivan', password: PASSWORD })
+  const { user, session } = await phone.whoami()
+  t.same(user, issued.user)
+  t.match(session, { id: issued.tokenId, device: 'MyApp 2.3.1 (iOS app)', expiry: issued.expiry, scopes: ['*'] })
+  t.type(session.lastUsedAt, 'string')
+
+  const renamed = await phone.renameToken(issued.tokenId, 'Ivan\'s iPhone')
+  t.match(renamed, { id: issued.tokenId, device: 'Ivan\'s iPhone', current: true, createdIp: '127.0.0.1', lastUsedIp: '127.0.0.1', userAgent: 'MyApp/2.3.1 CFNetwork/1410.0.3 Darwin/22.6.0' })
+  t.same((await phone.listTokens())[0], renamed, 'as listTokens shows it')
+  t.match(await rejection(t, phone.renameToken('00000000-0000-4000-8000-000000000000', 'x')), { status: 404, message: 'No such session.' })
+  t.match(await rejection(t, phone.renameToken(issued.tokenId, '')), { status: 400 })
 })
 
 t.test('changePassword keeps this token and revokes the others', async (t) => {

@@ -29,6 +29,7 @@ const ROUTES: Array<{ method: string, path: string, codes: number[], scopes?: st
   { method: 'post', path: '/auth/password', codes: [204, 400, 401, 403, 429, 503], scopes: ['password'], body: ['currentPassword', 'newPassword'] },
   { method: 'get', path: '/auth/tokens', codes: [200, 401, 403, 429, 503], scopes: ['sessions'] },
   { method: 'post', path: '/auth/tokens', codes: [201, 400, 401, 403, 429, 503], scopes: ['sessions'], body: ['device', 'scopes', 'ttl'] },
+  { method: 'patch', path: '/auth/tokens/{id}', codes: [200, 400, 401, 403, 404, 429, 503], scopes: ['sessions'], body: ['device'] },
   { method: 'delete', path: '/auth/tokens/{id}', codes: [204, 400, 401, 403, 404, 429, 503], scopes: ['sessions'] },
   { method: 'get', path: '/auth/activity', codes: [200, 400, 401, 403, 429, 503], scopes: ['sessions'] },
   { method: 'post', path: '/auth/introspect', codes: [200, 400, 401, 403, 413, 415, 503], scopes: ['introspect'], body: ['token', 'token_type_hint'] },

@@ -396,17 +396,19 @@ export const COMMANDS: Command[] = [
     name: ['token', 'list'],
     args: ['username'],
     options: { json: JSON_OPTION },
-    summary: "List a user's live tokens (sessions), newest first",
+    summary: "List a user's live tokens (sessions), newest first, with where each was made and last used from",
     run: async ({ args: { username }, values }, io) => {
       await withTessera(io, async ({ users, tessera }) => {
         const row = await findUser(users, username)
         const sessions = await tessera.tokens.list(String(row.id))
         if (values.json === true) return writeLine(io.stdout, JSON.stringify(sessions, null, 2))
         if (sessions.length === 0) return writeLine(io.stdout, `${row.username} has no live tokens`)
-        writeLine(io.stdout, table(['id', 'device', 'created', 'last used', 'expires', 'scopes'], sessions.map((session) => [
-          session.id, session.device, shortTime(session.createdAt), shortTime(session.lastUsedAt, 'never'),
-          shortTime(session.expiry, 'never'), session.scopes.join(' ')
-        ])))
+        // The User-Agent last: the one long cell, whole, at the end of its line.
+        writeLine(io.stdout, table(['id', 'device', 'created', 'created from', 'last used', 'last used from', 'expires', 'scopes', 'user agent'],
+          sessions.map((session) => [
+            session.id, session.device, shortTime(session.createdAt), session.createdIp ?? '-', shortTime(session.lastUsedAt, 'never'),
+            session.lastUsedIp ?? '-', shortTime(session.expiry, 'never'), session.scopes.join(' '), session.userAgent ?? '-'
+          ])))
       })
     }
   },

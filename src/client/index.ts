@@ -69,8 +69,32 @@ export interface Session {
   lastUsedAt: string | null
   /** What the token may do, sorted; `['*']`: everything. */
   scopes: string[]
+  /** The client address the token was issued to; null when unknown (made by the CLI, or before addresses were recorded). */
+  createdIp: string | null
+  /** The client address of its last recorded use; null when unknown or never used. */
+  lastUsedIp: string | null
+  /** The User-Agent it was issued to (at most 512 characters); null when unknown. */
+  userAgent: string | null
   /** Whether this is the token the client is using. */
   current: boolean
+}
+
+/** The session of the client's own token, as `whoami` shows it. */
+export interface CurrentSession {
+  /** The token's public id (as `listTokens` shows it). */
+  id: string
+  device: string
+  createdAt: string
+  /** ISO-8601, UTC, as this very call left it (slid, when the server slides expiries), or null when it never expires. */
+  expiry: string | null
+  lastUsedAt: string | null
+  scopes: string[]
+}
+
+/** What `whoami` returns: the user, and the session of the client's token. */
+export interface Me {
+  user: TesseraUser
+  session: CurrentSession
 }
 
 export interface CreateTokenInput {
@@ -234,7 +258,12 @@ export class TesseraClient {
 
   /** The user the token belongs to. */
   async me (): Promise<TesseraUser> {
-    return (await this.#request<{ user: TesseraUser }>('GET', '/me')).user
+    return (await this.whoami()).user
+  }
+
+  /** The user the token belongs to, and the token's own session: its id, and its expiry as this call left it. */
+  async whoami (): Promise<Me> {
+    return await this.#request<Me>('GET', '/me')
   }
 
   /** Revokes the client's token, and forgets it. */
@@ -257,6 +286,11 @@ export class TesseraClient {
   /** The user's live tokens, newest first. */
   async listTokens (): Promise<Session[]> {
     return await this.#request<Session[]>('GET', '/tokens')
+  }
+
+  /** Gives one of the user's sessions (by id, from `listTokens`) a new device label; returns it. */
+  async renameToken (id: string, device: string): Promise<Session> {
+    return await this.#request<Session>('PATCH', `/tokens/${encodeURIComponent(id)}`, { body: { device } })
   }
 
   /**

@@ -39,6 +39,12 @@ export interface TokensTable {
   ttl_ms: number | null
   /** What the token may do: scopes sorted and space-separated, or `*` (see tokens/scopes.ts). */
   scopes: Generated<string>
+  /** The client address the token was issued to (see `normalizeAddress`); `null`: unknown (the CLI, or issued before 0008). */
+  created_ip: string | null
+  /** The client address of its last recorded use, written with `last_used_at`; `null`: unknown or never used. */
+  last_used_ip: string | null
+  /** The User-Agent it was issued to, at most 512 characters; `null`: none sent, or unknown. */
+  user_agent: string | null
 }
 
 /** The rate limits' open windows, counted here on PostgreSQL (see http/database-window-counter.ts). */

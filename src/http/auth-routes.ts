@@ -9,7 +9,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppUser } from '../index.js'
-import type { ClientContext } from '../tokens/service.js'
+import { toIso } from '../time.js'
+import type { AuthToken, ClientContext } from '../tokens/service.js'
 import { PASSWORD_MAX_LENGTH, onBehalfOf } from '../users/builtin/passwords.js'
 import { ApiError } from '../error-codes.js'
 import { AuthenticationError } from '../tokens/failures.js'
@@ -104,14 +105,29 @@ export async function asClient<T> (request: FastifyRequest, work: () => Promise<
   return await onBehalfOf(byClientAddress(request), work)
 }
 
-/** The client a change comes from, as the activity log records it. */
+/** The client a change comes from, as the activity log and a new session record it. */
 export function clientOf (request: FastifyRequest): ClientContext {
   return { address: request.ip, userAgent: request.headers['user-agent'] }
 }
 
-/** The device label of a new session: the one the client named, else one derived from its User-Agent. */
+/**
+ * The device label of a new session: the one the client named, else one derived from its
+ * User-Agent. An empty or blank name counts as none (Dio and shared request builders send `""`).
+ */
 export function deviceOf (request: FastifyRequest, named: string | undefined): string {
-  return named ?? deviceFromUserAgent(request.headers['user-agent'])
+  return named === undefined || named.trim() === '' ? deviceFromUserAgent(request.headers['user-agent']) : named
+}
+
+/** What `GET /auth/me` shows of the token making the request. */
+function currentSession (token: AuthToken) {
+  return {
+    id: token.id,
+    device: token.device,
+    createdAt: new Date(token.createdAt).toISOString(),
+    expiry: toIso(token.expiresAt),
+    lastUsedAt: toIso(token.lastUsedAt),
+    scopes: token.scopes
+  }
 }
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protect, protectedBy, userDecorator, limitByUsername }) => {
@@ -159,9 +175,14 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
   }
 
   fastify.get('/me', {
-    schema: { summary: 'The user the token belongs to', tags: ['auth'], security: [{ token: [] }], response: { 200: MeResponse, ...authErrors } },
+    schema: {
+      summary: 'The user the token belongs to, and the session of that token (its id, its expiry as this request left it)',
+      tags: ['auth'],
+      security: [{ token: [] }],
+      response: { 200: MeResponse, ...authErrors }
+    },
     onRequest: protect
-  }, async (request) => ({ user: show(userOf(request)) }))
+  }, async (request) => ({ user: show(userOf(request)), session: currentSession(request.authToken!) }))
 
   fastify.post('/logout', {
     schema: { summary: 'Revoke the token this request is made with', tags: ['auth'], security: [{ token: [] }], response: { 204: NoContent, ...authErrors } },

@@ -58,7 +58,8 @@ export function createAuthenticate (tokens: TokenService<AppUser>, userDecorator
   return async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     let resolved
     try {
-      resolved = await tokens.resolve(readToken(request.headers.authorization))
+      // The address the rate limits see (through TESSERA_TRUST_PROXY), recorded as the session's last.
+      resolved = await tokens.resolve(readToken(request.headers.authorization), { address: request.ip })
     } catch (error) {
       if (error instanceof AuthenticationError) reply.header('www-authenticate', refusalChallenge(error))
       else if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error)

@@ -1,5 +1,6 @@
 /**
- * The key a client address is counted under by per-address limits (login, register, argon2 queue).
+ * The key a client address is counted under by per-address limits (login, register, argon2 queue),
+ * and the address a session records (`normalizeAddress`).
  *
  * An IPv6 host is usually given a whole /64, so counting single IPv6 addresses would let one
  * client rotate through 2^64 of them and never be limited: IPv6 clients are keyed by their /64
@@ -20,6 +21,20 @@ export function addressKey (ip: string): string {
   const mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff
   if (mapped) return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.')
   return `${groups.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`
+}
+
+/**
+ * A client address as a list of sessions shows it, or `null` when it is not an IP address (a
+ * Unix socket's empty address): the whole address (an IPv6 client is shown by its own address,
+ * not by the /64 it is counted under), an IPv4-mapped one as IPv4, without a zone index.
+ * `::ffff:192.0.2.1` → `192.0.2.1`; `2001:DB8::1` → `2001:db8::1`.
+ */
+export function normalizeAddress (ip: string): string | null {
+  const address = ip.replace(/%.*$/, '')
+  if (isIPv4(address)) return address
+  if (!isIPv6(address)) return null
+  const key = addressKey(address)
+  return isIPv4(key) ? key : address.toLowerCase()
 }
 
 /** The eight 16-bit groups of a valid IPv6 address, `::` expanded and a dotted IPv4 tail converted. */

@@ -5,6 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox'
 import { ACTIVITY_PAGE_DEFAULT, ACTIVITY_PAGE_MAX, ACTIVITY_TYPES } from '../activity/log.js'
+import { Value } from 'typebox/value'
 import { DEVICE_MAX_LENGTH, UNPRINTABLE_CLASS } from './device.js'
 import { ERROR_CODES, ERROR_CODE_LIST } from '../error-codes.js'
 import { REVOCATION_REASONS, REVOCATION_REASON_LIST } from '../tokens/failures.js'
@@ -57,8 +58,23 @@ export const Device = Type.String({
   minLength: 1,
   maxLength: DEVICE_MAX_LENGTH,
   pattern: PRINTABLE_TEXT,
+  description: 'A label for the session, e.g. "Pixel 8", without control, bidirectional or invisible characters'
+})
+
+/** What is wrong with a device label, in words, or `undefined`: the routes' own check, for the CLI and `tokens.rename`. */
+export function deviceProblem (text: string): string | undefined {
+  return Value.Check(Device, text) ? undefined : `expected 1 to ${DEVICE_MAX_LENGTH} characters, without control, bidirectional or invisible characters`
+}
+
+/**
+ * The device of a login or a registration. Empty (or blank) counts as absent, as Dio and shared
+ * request builders send it: the label is then derived from the User-Agent.
+ */
+const NewSessionDevice = Type.String({
+  maxLength: DEVICE_MAX_LENGTH,
+  pattern: PRINTABLE_TEXT,
   description: 'A label for this session, e.g. "Pixel 8", without control, bidirectional or invisible characters; ' +
-    'derived from the User-Agent when absent'
+    'derived from the User-Agent when absent or empty'
 })
 
 export const User = Type.Object({
@@ -84,7 +100,7 @@ export const SerializedUser = Type.Object({}, {
 /** The schemas that show a user: the built-in user, or an application's serialized one. */
 export function userSchemas<U extends TSchema> (user: U) {
   return {
-    MeResponse: Type.Object({ user }),
+    MeResponse: Type.Object({ user, session: CurrentSession }),
     IssuedToken: Type.Object({
       user,
       token: Type.String({ description: 'The token: shown this once, stored only as a digest' }),
@@ -100,7 +116,7 @@ export const RegisterBody = Type.Object({
   username: Username,
   password: Password,
   email: Type.Optional(Type.String({ format: 'email', maxLength: 254, pattern: PRINTABLE_TEXT })),
-  device: Type.Optional(Device)
+  device: Type.Optional(NewSessionDevice)
 })
 export type RegisterBody = Static<typeof RegisterBody>
 
@@ -108,7 +124,7 @@ export type RegisterBody = Static<typeof RegisterBody>
 export const LoginBody = Type.Object({
   username: Type.Optional(Type.String({ minLength: 1, maxLength: USERNAME_MAX_LENGTH })),
   password: Type.Optional(Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH })),
-  device: Type.Optional(Device)
+  device: Type.Optional(NewSessionDevice)
 })
 export type LoginBody = Static<typeof LoginBody>
 
@@ -119,14 +135,39 @@ export const Scope = Type.String({
 
 export const Scopes = Type.Array(Scope, { minItems: 1, maxItems: MAX_SCOPES, description: 'What the token may do, sorted; ["*"]: everything' })
 
+const LastUsedAt = Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+  description: 'Its last recorded use (recorded at most once per TESSERA_MIN_REFRESH_INTERVAL), or null if never'
+})
+
+/** What `GET /auth/me` shows of the session (the token) making the request. */
+export const CurrentSession = Type.Object({
+  id: Type.String({ format: 'uuid', description: 'The token\'s public id, as GET /auth/tokens shows it' }),
+  device: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiry: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'When the token expires (ISO-8601, UTC) as this request left it (slid, with auto-refresh), or null if it never does'
+  }),
+  lastUsedAt: LastUsedAt,
+  scopes: Scopes
+}, { description: 'The session of the token making this request' })
+
+const UnknownOr = (description: string) => Type.Union([Type.String(), Type.Null()], { description })
+
 export const Session = Type.Object({
   id: Type.String({ format: 'uuid' }),
   device: Type.String(),
   createdAt: Type.String({ format: 'date-time' }),
   expiry: Expiry,
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastUsedAt: LastUsedAt,
   scopes: Scopes,
+  createdIp: UnknownOr('The client address the token was issued to; null when unknown (made by the CLI, or before addresses were recorded)'),
+  lastUsedIp: UnknownOr('The client address of its last recorded use; null when unknown or never used'),
+  userAgent: UnknownOr('The User-Agent it was issued to (at most 512 characters); null when unknown'),
   current: Type.Boolean({ description: 'Whether this is the token the request was made with' })
+})
+
+export const RenameTokenBody = Type.Object({
+  device: Device
 })
 
 export const CreateTokenBody = Type.Object({

@@ -1,6 +1,6 @@
 /**
  * `/auth/tokens`: the caller's sessions (one per token), minting a personal access token for a
- * script, and revoking one session. All of them need the scope `sessions`.
+ * script, renaming one session, and revoking one. All of them need the scope `sessions`.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
@@ -9,7 +9,7 @@ import type { AppUser } from '../index.js'
 import { parseOptionalDuration } from '../settings.js'
 import { missingScopes } from '../tokens/scopes.js'
 import { clientOf, type AuthRouteOptions } from './auth-routes.js'
-import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, Session, TokenIdParams, scopedErrors } from './schemas.js'
+import { CreateTokenBody, CreatedToken, ErrorResponse, NoContent, RenameTokenBody, Session, TokenIdParams, scopedErrors } from './schemas.js'
 
 const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { protectedBy, userDecorator }) => {
   const { tokens } = fastify.tessera
@@ -50,6 +50,24 @@ const routes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (fastify, { pr
     const options = { device, scopes, recordAs: 'token_created' as const, ...clientOf(request) }
     const issued = await tokens.issue(user, lifetime === undefined ? options : { ...options, ttl: lifetime })
     return await reply.code(201).send({ ...issued, device })
+  })
+
+  fastify.patch('/tokens/:id', {
+    schema: {
+      summary: 'Rename one of the caller\'s sessions (give it a device label a person recognises)',
+      tags: ['sessions'],
+      security: [{ token: ['sessions'] }],
+      params: TokenIdParams,
+      body: RenameTokenBody,
+      response: { 200: Session, 400: ErrorResponse, 404: ErrorResponse, ...scopedErrors }
+    },
+    onRequest: withSessions
+  }, async (request) => {
+    const { id: currentId, subject } = request.authToken!
+    // Another user's session answers exactly like one that does not exist.
+    const renamed = await tokens.rename(request.params.id, request.body.device, { subject, ...clientOf(request) })
+    if (renamed === undefined) throw new ApiError('NOT_FOUND', 'No such session.')
+    return { ...renamed, current: renamed.id === currentId }
   })
 
   fastify.delete('/tokens/:id', {

@@ -47,12 +47,13 @@ export interface TokenLookup {
   /** Why the cache is off, when it is off although it was asked for. */
   readonly cacheOffReason: string | undefined
   /**
-   * Records a use of a token (`lastUsedAt`, and its slid expiry) without making the request wait:
+   * Records a use of a token (`lastUsedAt`, its slid expiry, and the client's address unless
+   * `null`: the address recorded before is then kept) without making the request wait:
    * the uses of one event-loop turn are written together after it (on SQLite in one transaction,
    * across which the cache stays valid: see `SqliteTokenLookup`). `onError` hears of a write
    * the database refused; the use is then simply not recorded.
    */
-  recordUse: (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, onError: (error: unknown) => void) => void
+  recordUse: (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, lastUsedIp: string | null, onError: (error: unknown) => void) => void
   /** Writes the uses recorded so far now (before reading them back, as a list of sessions does). */
   flushUses: () => void | Promise<void>
   /** Writes the uses still waiting, then lets go of what the lookup holds. */
@@ -102,6 +103,7 @@ export interface PendingUse {
   record: TokenRecord
   lastUsedAt: number
   expiresAt: number | null
+  lastUsedIp: string | null
   onError: (error: unknown) => void
 }
 
@@ -123,7 +125,7 @@ class SqliteTokenLookup implements TokenLookup {
   // Prepared on first use: the table may not exist until the migrations have run.
   #lookup?: SQLite.Statement<[Buffer], TokenRecord>
   #tombstone?: SQLite.Statement<[Buffer, number], string>
-  #recordUse?: SQLite.Statement<[number, number | null, string]>
+  #recordUse?: SQLite.Statement<[number, number | null, string | null, string]>
   readonly #dataVersion: SQLite.Statement<[], number>
   /** Uses waiting to be written, by token id: one write per token per turn. */
   readonly #uses = new Map<string, PendingUse>()
@@ -138,8 +140,8 @@ class SqliteTokenLookup implements TokenLookup {
     this.#dataVersion = sqlite.prepare<[], number>('PRAGMA data_version').pluck()
   }
 
-  recordUse (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, onError: (error: unknown) => void): void {
-    this.#uses.set(record.id, { record, lastUsedAt, expiresAt, onError })
+  recordUse (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, lastUsedIp: string | null, onError: (error: unknown) => void): void {
+    this.#uses.set(record.id, { record, lastUsedAt, expiresAt, lastUsedIp, onError })
     if (this.#uses.size === 1) setImmediate(this.#writeUses)
   }
 
@@ -171,10 +173,10 @@ class SqliteTokenLookup implements TokenLookup {
     try {
       if (signal !== null && signal.changed()) this.#cache.clear()
       const before = this.#dataVersion.get()
-      const update = this.#recordUse ??= this.#sqlite.prepare<[number, number | null, string]>(
-        'UPDATE tessera_tokens SET last_used_at = ?, expires_at = ? WHERE id = ?')
+      const update = this.#recordUse ??= this.#sqlite.prepare<[number, number | null, string | null, string]>(
+        'UPDATE tessera_tokens SET last_used_at = ?, expires_at = ?, last_used_ip = coalesce(?, last_used_ip) WHERE id = ?')
       this.#sqlite.transaction(() => {
-        for (const use of uses) update.run(use.lastUsedAt, use.expiresAt, use.record.id)
+        for (const use of uses) update.run(use.lastUsedAt, use.expiresAt, use.lastUsedIp, use.record.id)
       })()
       for (const use of uses) {
         use.record.lastUsedAt = use.lastUsedAt

@@ -24,11 +24,13 @@ export const TOMBSTONE_STATEMENT_NAME = 'tessera_tombstone_lookup'
 /**
  * The uses of one turn in one statement. A row only moves forward: two batches in flight on two
  * connections may commit in either order, and an older use must not undo a newer one's slide.
+ * A use whose address is unknown (`NULL`) keeps the address recorded before.
  */
 const TOUCH_STATEMENT = {
   name: 'tessera_token_touch',
-  text: `UPDATE tessera_tokens AS t SET last_used_at = u.last_used_at, expires_at = u.expires_at
-    FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, last_used_at, expires_at)
+  text: `UPDATE tessera_tokens AS t SET last_used_at = u.last_used_at, expires_at = u.expires_at,
+      last_used_ip = coalesce(u.last_used_ip, t.last_used_ip)
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS u(id, last_used_at, expires_at, last_used_ip)
     WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.last_used_at)`
 }
 
@@ -76,8 +78,8 @@ export class PostgresTokenLookup implements TokenLookup {
    * Records a use without making the request wait: the uses of one turn are written by one
    * statement, after the turn (so a use costs a request no round trip of its own).
    */
-  recordUse (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, onError: (error: unknown) => void): void {
-    this.#uses.set(record.id, { record, lastUsedAt, expiresAt, onError })
+  recordUse (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, lastUsedIp: string | null, onError: (error: unknown) => void): void {
+    this.#uses.set(record.id, { record, lastUsedAt, expiresAt, lastUsedIp, onError })
     if (this.#uses.size === 1) setImmediate(() => { void this.flushUses() })
   }
 
@@ -86,7 +88,9 @@ export class PostgresTokenLookup implements TokenLookup {
     if (this.#uses.size > 0) {
       const uses = [...this.#uses.values()]
       this.#uses.clear()
-      const values = [uses.map((use) => use.record.id), uses.map((use) => use.lastUsedAt), uses.map((use) => use.expiresAt)]
+      const values = [
+        uses.map((use) => use.record.id), uses.map((use) => use.lastUsedAt), uses.map((use) => use.expiresAt), uses.map((use) => use.lastUsedIp)
+      ]
       const write = this.#query({ ...TOUCH_STATEMENT, values }).then(() => {}, (error: unknown) => {
         // Best effort: the requests were answered; the next uses try again.
         for (const use of uses) use.onError(error)

@@ -136,6 +136,13 @@ export async function deleteSubjectTokens (db: Db, subject: string, ending: Endi
   return deleted.length
 }
 
+/** Sets a live token's device label, optionally only if it belongs to `subject`; returns the token as it now is. */
+export async function renameToken (db: Db, id: string, device: string, { subject, now }: { subject: string | undefined, now: number }): Promise<TokenRow | undefined> {
+  let query = db.updateTable('tessera_tokens').set({ device }).where('id', '=', id).where(live(now))
+  if (subject !== undefined) query = query.where('subject', '=', subject)
+  return await query.returningAll().executeTakeFirst()
+}
+
 /**
  * Deletes up to `limit` tokens that expired by `ending.now`, leaving their `expired` tombstones;
  * returns how many. Batches keep each write transaction short, so that logins and the hot path

@@ -1,8 +1,8 @@
 /**
  * The token service: issue, verify, revoke one, revoke all of a subject, list a subject's
- * sessions, sweep. It knows subjects (opaque string ids) and asks the user store for the user
- * behind one; it never reads a user row itself. The routes, the CLI and an embedding application
- * (`app.tessera.tokens`) all go through it; it owns the rules (token limit, expiry, sliding
+ * sessions, rename one, sweep. It knows subjects (opaque string ids) and asks the user store for
+ * the user behind one; it never reads a user row itself. The routes, the CLI and an embedding
+ * application (`app.tessera.tokens`) all go through it; it owns the rules (token limit, expiry, sliding
  * refresh) and emits the events.
  */
 import { randomUUID } from 'node:crypto'
@@ -11,7 +11,10 @@ import type { Kysely } from 'kysely'
 import type { ActivityDetails, ActivityLog, ActivityType } from '../activity/log.js'
 import type { Database } from '../db/database.js'
 import type { AppUser } from '../index.js'
-import type { Tables } from '../db/schema.js'
+import type { Tables, TokenRow } from '../db/schema.js'
+import { normalizeAddress } from '../http/client-address.js'
+import { sessionUserAgent } from '../http/device.js'
+import { deviceProblem } from '../http/schemas.js'
 import { emitSafely, type TesseraEmitter, type TesseraEventName, type TesseraEvents } from '../events.js'
 import type { TesseraSettings } from '../settings.js'
 import { toIso } from '../time.js'
@@ -38,7 +41,10 @@ export interface AuthToken {
   id: string
   subject: string
   createdAt: number
+  /** Its expiry as this use left it (slid, with auto-refresh); `null`: never. */
   expiresAt: number | null
+  /** Its last recorded use: this one, when this use was recorded; `null`: never recorded. */
+  lastUsedAt: number | null
   device: string
   /** What it may do, sorted (`['*']`: everything); see `app.requireScopes`. */
   scopes: string[]
@@ -52,6 +58,12 @@ export interface Session {
   expiry: string | null
   lastUsedAt: string | null
   scopes: string[]
+  /** The client address it was issued to; `null`: unknown (the CLI, or a token older than this record). */
+  createdIp: string | null
+  /** The client address of its last recorded use; `null`: unknown, or never used. */
+  lastUsedIp: string | null
+  /** The User-Agent it was issued to (at most 512 characters); `null`: unknown. */
+  userAgent: string | null
 }
 
 /** A login refused because the subject holds `limit` live tokens and the policy is `refuse`. */
@@ -71,8 +83,10 @@ export class TokenLimitError extends Error {
 export type Transaction = Kysely<any>
 
 /**
- * Where a change comes from, as the activity log records it: the client's address (the one the
- * rate limits see) and User-Agent. Absent for changes made from the command line.
+ * Where a change comes from, as the activity log records it, and a new session too (shown in the
+ * list of sessions): the client's address (the one the rate limits see, e.g. `request.ip`) and
+ * User-Agent. Absent for changes made from the command line. A session records an address only
+ * if it is an IP address, and at most 512 characters of the User-Agent.
  */
 export interface ClientContext {
   address?: string | undefined
@@ -102,6 +116,12 @@ export interface WriteOptions extends ClientContext {
 /** How a revocation is remembered: the `reason` a client presenting the token is told. */
 export interface RevokeOptions extends WriteOptions {
   reason?: RevocationReason
+}
+
+/** About the use of a token being verified. */
+export interface UseOptions {
+  /** The client's address (e.g. `request.ip`), recorded as the session's `lastUsedIp` with `lastUsedAt`. */
+  address?: string | undefined
 }
 
 const SWEEP_BATCH_SIZE = 1000
@@ -209,7 +229,10 @@ export class TokenService<User> {
       expires_at: expiresAt,
       last_used_at: null,
       ttl_ms: expiresAt === null ? null : ttl,
-      scopes: scopes.join(' ')
+      scopes: scopes.join(' '),
+      created_ip: addressOf(options.address),
+      last_used_ip: null,
+      user_agent: sessionUserAgent(options.userAgent)
     })
     await this.#activity.record(trx, subject, options.recordAs ?? 'login', {
       tokenId, device: options.device, ip: options.address, userAgent: options.userAgent
@@ -227,11 +250,12 @@ export class TokenService<User> {
   /**
    * The user and token behind a raw token, or `null` for anything that is not a live token of a
    * user the store still returns. For transports other than HTTP requests (websockets, queues).
-   * A use like a request's: it records `lastUsedAt` and slides the expiry.
+   * A use like a request's: it records `lastUsedAt` (and `options.address` as `lastUsedIp`) and
+   * slides the expiry.
    */
-  async verify (rawToken: string): Promise<{ user: User, token: AuthToken } | null> {
+  async verify (rawToken: string, options: UseOptions = {}): Promise<{ user: User, token: AuthToken } | null> {
     try {
-      return await this.resolve(rawToken)
+      return await this.resolve(rawToken, options)
     } catch (error) {
       if (error instanceof AuthenticationError) return null
       throw error
@@ -240,11 +264,11 @@ export class TokenService<User> {
 
   /**
    * The request path after the header: prefix and checksum → SHA-256 digest → one indexed lookup
-   * → expiry → the user store → `lastUsedAt` (at most once per `minRefreshInterval`). Only a token
-   * that is not live costs a second lookup: its tombstone, which says how it ended.
+   * → expiry → the user store → `lastUsedAt` and `lastUsedIp` (at most once per `minRefreshInterval`).
+   * Only a token that is not live costs a second lookup: its tombstone, which says how it ended.
    * @throws {AuthenticationError} saying why the token is refused.
    */
-  async resolve (rawToken: string): Promise<{ user: User, token: AuthToken }> {
+  async resolve (rawToken: string, options: UseOptions = {}): Promise<{ user: User, token: AuthToken }> {
     if (!this.#format.isWellFormed(rawToken)) throw new AuthenticationError('malformed')
 
     const digest = tokenDigest(rawToken)
@@ -259,14 +283,16 @@ export class TokenService<User> {
     const known = this.#usersOfRecords?.get(record)
     // A copy of a kept user: a handler may add to its request's user, which must not reach the next request.
     const user = known === undefined ? await this.#findUser(record) : { ...known }
-    if (this.#isTouchDue(record, now)) this.#touch(record, now)
+    const touched = this.#isTouchDue(record, now)
+    const expiresAt = touched ? this.#touch(record, now, options.address) : record.expiresAt
     return {
       user,
       token: {
         id: record.id,
         subject: record.subject,
         createdAt: record.createdAt,
-        expiresAt: record.expiresAt,
+        expiresAt,
+        lastUsedAt: touched ? now : record.lastUsedAt,
         device: record.device,
         scopes: scopesOf(record.scopes)
       }
@@ -293,12 +319,12 @@ export class TokenService<User> {
   }
 
   /**
-   * Writes `lastUsedAt` and, with auto-refresh, slides the expiry by the token's own lifetime
-   * (never past the max TTL).
+   * Writes `lastUsedAt` (and the address, when known) and, with auto-refresh, slides the expiry by
+   * the token's own lifetime (never past the max TTL); returns that expiry.
    * Best effort: if the database cannot take the write (locked by a long purge, say), the request
    * still succeeds on the token's current expiry, and the next use tries again.
    */
-  #touch (record: TokenRecord, now: number): void {
+  #touch (record: TokenRecord, now: number, address: string | undefined): number | null {
     const { autoRefresh, tokenTtl, autoRefreshMaxTtl } = this.#settings
     const ttl = record.ttl ?? tokenTtl
     let expiresAt = record.expiresAt
@@ -308,7 +334,8 @@ export class TokenService<User> {
     }
     const couldNot = (error: unknown): void => this.#log.warn({ err: error, tokenId: record.id }, 'could not record a token use')
     // Written with the other uses of this turn, after the request is answered.
-    this.#database.tokenLookup.recordUse(record, now, expiresAt, couldNot)
+    this.#database.tokenLookup.recordUse(record, now, expiresAt, addressOf(address), couldNot)
+    return expiresAt
   }
 
   /** Deletes a token that was presented after its expiry (leaving its `expired` tombstone). */
@@ -379,14 +406,32 @@ export class TokenService<User> {
     // The uses of this turn (the listing request's own among them) are shown as made.
     await this.#database.tokenLookup.flushUses()
     const rows = await tokens.listLiveTokens(this.#db, subject, Date.now())
-    return rows.map((row) => ({
-      id: row.id,
-      device: row.device,
-      createdAt: new Date(row.created_at).toISOString(),
-      expiry: toIso(row.expires_at),
-      lastUsedAt: toIso(row.last_used_at),
-      scopes: scopesOf(row.scopes)
-    }))
+    return rows.map(sessionOf)
+  }
+
+  /**
+   * Gives a live session a new device label and returns it; with `subject`, only if it is that
+   * subject's. `undefined` when there is no such live session. Recorded in the activity log as
+   * `session_renamed`, with the client of `options`.
+   *
+   * ```ts
+   * await app.tessera.tokens.rename(tokenId, 'Work phone', { subject: String(user.id) })
+   * ```
+   * @throws {TypeError} for a label that is not 1 to 128 printable characters.
+   */
+  async rename (tokenId: string, device: string, options: WriteOptions & { subject?: string } = {}): Promise<Session | undefined> {
+    const problem = deviceProblem(device)
+    if (problem !== undefined) throw new TypeError(`device: ${problem}`)
+    // The uses of this turn are written first, so that the session comes back as they left it.
+    await this.#database.tokenLookup.flushUses()
+    const row = await this.#write(options, async (trx) => {
+      const renamed = await tokens.renameToken(trx, tokenId, device, { subject: options.subject, now: Date.now() })
+      if (renamed !== undefined) await this.#record(trx, renamed.subject, 'session_renamed', options, { tokenId, device })
+      return renamed
+    })
+    if (row === undefined) return undefined
+    this.#emit('sessionRenamed', { subject: row.subject, tokenId, device })
+    return sessionOf(row)
   }
 
   /**
@@ -430,5 +475,24 @@ export class TokenService<User> {
 
   #emit<E extends TesseraEventName>(event: E, ...payload: TesseraEvents[E]): void {
     emitSafely(this.#events, this.#log, event, ...payload)
+  }
+}
+
+/** A client address as a session records it; `null` when unknown or not an IP address. */
+function addressOf (address: string | undefined): string | null {
+  return address === undefined ? null : normalizeAddress(address)
+}
+
+function sessionOf (row: TokenRow): Session {
+  return {
+    id: row.id,
+    device: row.device,
+    createdAt: new Date(row.created_at).toISOString(),
+    expiry: toIso(row.expires_at),
+    lastUsedAt: toIso(row.last_used_at),
+    scopes: scopesOf(row.scopes),
+    createdIp: row.created_ip,
+    lastUsedIp: row.last_used_ip,
+    userAgent: row.user_agent
   }
 }

@@ -9,7 +9,7 @@ t.test('Token and Bearer schemes both authenticate; /auth/me returns the user', 
   for (const scheme of ['Token', 'Bearer', 'token', 'BEARER']) {
     const response = await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization: `${scheme} ${token}` } })
     t.equal(response.statusCode, 200, scheme)
-    t.same(response.json(), { user })
+    t.same(response.json().user, user)
   }
 })
 
@@ -85,7 +85,7 @@ t.test('failed authentications change nothing stored', async (t) => {
   const { token } = await register(app)
   const db = app.tessera.database.kysely
   const before = await db.selectFrom('tessera_tokens').selectAll().execute()
-  for (const authorization of ['Token', 'Token a b', `Token ${token.slice(0, -1)}x`, 'Bearer tsr_nope', 'Digest abc']) {
+  for (const authorization of ['Token', 'Token a b', `Token ${token.slice(0, -1)}${token.endsWith('x') ? 'y' : 'x'}`, 'Bearer tsr_nope', 'Digest abc']) {
     t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization } })).statusCode, 401)
   }
   t.same(await db.selectFrom('tessera_tokens').selectAll().execute(), before)

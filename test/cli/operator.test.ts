@@ -54,7 +54,11 @@ t.test('user set-password takes the password from stdin, and revokes every token
   t.equal(result.code, 0, result.stderr)
   t.equal(result.stdout, 'changed the password of carol; revoked 2 tokens\n')
   t.notMatch(result.stdout + result.stderr, /brand new/, 'the password is not printed back')
-  for (const token of [first.token, second.token]) t.equal((await me(app, token)).statusCode, 401, 'the running server sees the revocation')
+  for (const token of [first.token, second.token]) {
+    const refused = await me(app, token)
+    t.equal(refused.statusCode, 401, 'the running server sees the revocation')
+    t.match(refused.json(), { code: 'TOKEN_REVOKED', reason: 'password_changed' }, 'and tells the token why')
+  }
   t.equal(await loginStatus(app, 'carol', PASSWORD), 401, 'the old password is dead')
   t.equal(await loginStatus(app, 'carol', NEW_PASSWORD), 200, 'the new one works (its final newline dropped)')
 
@@ -129,7 +133,9 @@ t.test('user delete removes the user and their tokens; a script must say --yes',
   t.equal(result.code, 0, result.stderr)
   t.equal(result.stdout, 'deleted user grace and 2 tokens\n')
   t.same((await app.tessera.activity.page(subject)).events, [], 'their activity log (addresses, User-Agents) went with them')
-  t.equal((await me(app, issued.token)).statusCode, 401, 'the tokens went with the user')
+  const refused = await me(app, issued.token)
+  t.equal(refused.statusCode, 401, 'the tokens went with the user')
+  t.match(refused.json(), { code: 'TOKEN_REVOKED', reason: 'revoked' }, 'revoked by an administrator, they are told')
   t.equal(await loginStatus(app, 'grace', PASSWORD), 401)
   assertFails(t, await cli(['user', 'show', 'grace']), 1, /no user named "grace"/)
   assertFails(t, await cli(['user', 'delete', 'grace', '-y']), 1, /no user named "grace"/)

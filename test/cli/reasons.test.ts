@@ -1,7 +1,8 @@
 /**
  * What the CLI revokes is told as such to the client still presenting it, on the running server:
  * `tessera token revoke` (`revoked`), `tessera token revoke-all` (`logout_all`), `tessera user
- * deactivate` (`user_deactivated`); `tessera purge` keeps expired tokens `TOKEN_EXPIRED` and
+ * deactivate` (`user_deactivated`), `tessera user set-password` (`password_changed`), `tessera user
+ * delete` (`revoked`); `tessera purge` keeps expired tokens `TOKEN_EXPIRED` and
  * forgets the tombstones older than the revocation memory.
  */
 import type { FastifyInstance } from 'fastify'
@@ -41,6 +42,24 @@ t.test('token revoke, token revoke-all and user deactivate: the server tells eac
   t.match(await told(app, phone.token), revoked('revoked'), 'an earlier revocation keeps its own reason')
   const signIn = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'alice', password: 'correct horse battery' } })
   t.equal(signIn.json().code, 'USER_INACTIVE', 'and the right password is told the user is deactivated')
+})
+
+t.test('user set-password, user reactivate and user delete: their revoked tokens say why too', async (t) => {
+  const { app, config } = await buildTestApp(t)
+  const cli = cliFor(config.databaseUrl)
+  const carol = await register(app, 'carol')
+  const reset = await cli(['user', 'set-password', 'carol'], { input: 'a password set by an operator' })
+  t.equal(reset.code, 0, reset.stderr)
+  t.match(await told(app, carol.token), revoked('password_changed'), 'user set-password')
+
+  const phone = await login(app, 'carol', 'a password set by an operator')
+  t.equal((await cli(['user', 'deactivate', 'carol'])).code, 0)
+  t.equal((await cli(['user', 'reactivate', 'carol'])).code, 0)
+  t.match(await told(app, phone.token), revoked('user_deactivated'), 'reactivated, the old token stays dead, for the same reason')
+
+  const tablet = await login(app, 'carol', 'a password set by an operator')
+  t.equal((await cli(['user', 'delete', 'carol', '--yes'])).code, 0)
+  t.match(await told(app, tablet.token), revoked('revoked'), 'user delete')
 })
 
 t.test('purge: a swept expired token is still TOKEN_EXPIRED; tombstones past the memory are forgotten', async (t) => {

@@ -2,7 +2,16 @@ import t from 'tap'
 import { auth, buildTestApp, login, me, register } from '../helpers/app.js'
 import { assertFails, cliFor } from '../helpers/cli.js'
 
-interface CliSession { id: string, device: string, createdAt: string, expiry: string | null, lastUsedAt: string | null }
+interface CliSession {
+  id: string
+  device: string
+  createdAt: string
+  expiry: string | null
+  lastUsedAt: string | null
+  createdIp: string | null
+  lastUsedIp: string | null
+  userAgent: string | null
+}
 
 t.test('token create prints only the token, which authenticates against the running server', async (t) => {
   const { app, config } = await buildTestApp(t)
@@ -73,10 +82,11 @@ t.test('token list: a table for people, JSON matching the API for scripts', asyn
   const table = await cli(['token', 'list', 'erin'])
   t.equal(table.code, 0)
   const [header, ...rows] = table.stdout.trimEnd().split('\n')
-  t.match(header, /^ID +DEVICE +CREATED +LAST USED +EXPIRES +SCOPES$/)
+  t.match(header, /^ID +DEVICE +CREATED +CREATED FROM +LAST USED +LAST USED FROM +EXPIRES +SCOPES +USER AGENT$/)
   t.equal(rows.length, 3)
-  t.match(rows[0], /^[0-9a-f-]{36} +ci +\S+Z +never +never +\*$/, 'newest first')
-  t.match(rows.find((row) => row.includes('laptop')), new RegExp(`^${laptop.tokenId} +laptop +\\S+Z +\\S+Z +\\S+Z +\\*$`))
+  t.match(rows[0], /^[0-9a-f-]{36} +ci +\S+Z +- +never +- +never +\* +-$/, 'newest first; made by the CLI: no address, no User-Agent')
+  t.match(rows.find((row) => row.includes('laptop')),
+    new RegExp(`^${laptop.tokenId} +laptop +\\S+Z +127\\.0\\.0\\.1 +\\S+Z +127\\.0\\.0\\.1 +\\S+Z +\\* +lightMyRequest$`))
 
   const json = JSON.parse((await cli(['token', 'list', 'erin', '--json'])).stdout) as CliSession[]
   const api = (await app.inject({ method: 'GET', url: '/auth/tokens', headers: auth(laptop.token) })).json<Array<CliSession & { current: boolean }>>()

@@ -1,24 +1,26 @@
 /**
  * The PostgreSQL token lookup batches: the requests of one event-loop turn are looked up in one
  * query, a named statement, and each still gets its own answer — the live, the unknown, the
- * revoked, and the same token twice. The queries are counted on the application's own pg.Pool,
- * passed to tessera, as they leave for the server.
+ * revoked, and the same token twice. Only a token that is not live costs a second query, its
+ * tombstone's. The queries are counted on the application's own pg.Pool, passed to tessera, as
+ * they leave for the server.
  */
 import Fastify from 'fastify'
 import pg from 'pg'
 import t from 'tap'
 import tessera, { openDatabase } from '../../src/index.js'
-import { LOOKUP_STATEMENT_NAME } from '../../src/tokens/postgres-lookup.js'
+import { LOOKUP_STATEMENT_NAME, TOMBSTONE_STATEMENT_NAME } from '../../src/tokens/postgres-lookup.js'
 import { TEST_DIALECT, auth, freshDatabaseUrl, me, register, type TestContext } from '../helpers/app.js'
 
-/** Queries that look tokens up by digest, as sent through the pool: their names (`undefined`: unnamed). */
+/** Queries that look tokens (and tombstones) up by digest, as sent through the pool: their names (`undefined`: unnamed). */
 interface Sent {
   lookups: Array<string | undefined>
+  tombstones: Array<string | undefined>
 }
 
 async function appOnCountedPool (t: TestContext & { teardown: (fn: () => unknown) => void }): Promise<{ app: ReturnType<typeof Fastify>, sent: Sent }> {
   const pool = new pg.Pool({ connectionString: freshDatabaseUrl(t).url, max: 4 })
-  const sent: Sent = { lookups: [] }
+  const sent: Sent = { lookups: [], tombstones: [] }
   const spied = new WeakSet<pg.PoolClient>()
   pool.on('acquire', (client) => {
     if (spied.has(client)) return
@@ -27,8 +29,9 @@ async function appOnCountedPool (t: TestContext & { teardown: (fn: () => unknown
     client.query = ((...args: unknown[]) => {
       const config = args[0] as string | { text: string, name?: string }
       const text = typeof config === 'string' ? config : config.text
-      // Token lookups only: an unknown token's second look, at the tombstones, is another statement.
-      if (/^select .* from "tessera_tokens" .*"digest" = /i.test(text)) sent.lookups.push(typeof config === 'string' ? undefined : config.name)
+      const name = typeof config === 'string' ? undefined : config.name
+      if (/^select .*from "tessera_tokens" .*"digest" = /i.test(text)) sent.lookups.push(name)
+      if (/^select .*from "tessera_token_tombstones" .*"digest" = /i.test(text)) sent.tombstones.push(name)
       return query(...args)
     }) as typeof client.query
   })
@@ -56,12 +59,14 @@ if (TEST_DIALECT !== 'postgres') {
     for (const token of tokens) t.equal((await me(app, token)).statusCode, 200)
 
     sent.lookups.length = 0
+    sent.tombstones.length = 0
     const requests = [...tokens, ...unknown, tokens[0]!, tokens[1]!]
     const statuses = await Promise.all(requests.map(async (token) => (await me(app, token)).statusCode))
     t.same(statuses, [...tokens.map(() => 200), ...unknown.map(() => 401), 200, 200], 'each request gets its own answer')
     const queries = sent.lookups.length
     t.ok(queries >= 1 && queries < requests.length / 4, `${requests.length} requests looked up in ${queries} queries (one per event-loop turn)`)
     t.ok(sent.lookups.every((name) => name === LOOKUP_STATEMENT_NAME), `every lookup is the named statement ${LOOKUP_STATEMENT_NAME}`)
+    t.same(sent.tombstones, unknown.map(() => TOMBSTONE_STATEMENT_NAME), 'a tombstone lookup for each unknown token alone, a named statement too')
     const bodies = await Promise.all(tokens.slice(0, 5).map(async (token) => (await me(app, token)).json<{ user: { id: number } }>()))
     t.same(bodies.map((body) => body.user.id), bodies.map(() => user.id), 'each the token\'s user')
   })

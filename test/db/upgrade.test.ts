@@ -10,6 +10,7 @@ import { migrations } from '../../migrations/index.js'
 import { openDatabase } from '../../src/db/database.js'
 import { migrateToLatest, pendingMigrations, runMigrations } from '../../src/db/migrate.js'
 import { ARGON2_OPTIONS } from '../../src/users/builtin/passwords.js'
+import { addEarlierUser, migrateBefore } from '../fixtures/before-migration.js'
 import { addRelease01User, migrateAsRelease01 } from '../fixtures/release-0.1.js'
 import { PASSWORD, TEST_DIALECT, auth, buildTestApp, freshDatabaseUrl, login, me, register } from '../helpers/app.js'
 import { cliFor } from '../helpers/cli.js'
@@ -135,4 +136,31 @@ t.test('a username with an invisible letter is refused', async (t) => {
     const response = await app.inject({ method: 'POST', url: '/auth/register', payload: { username, password: PASSWORD } })
     t.equal(response.statusCode, 400, JSON.stringify(username))
   }
+})
+
+t.test('a database from before 0008 (session clients) upgrades: its tokens work, with unknown addresses and User-Agent', async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  const old = openDatabase(url)
+  await migrateBefore(old.kysely, '0008_session_clients')
+  const passwordHash = await hash(PASSWORD, ARGON2_OPTIONS)
+  const ida = await addEarlierUser(old.kysely, 'ida', passwordHash, 'Pixel 8')
+  const jo = await addEarlierUser(old.kysely, 'jo', passwordHash, 'ThinkPad')
+  await old.close()
+
+  const { app } = await buildTestApp(t, {}, { DATABASE_URL: url })
+  t.same(await pendingMigrations(app.tessera.database.kysely), [], 'migrated on start')
+  t.match(await app.tessera.tokens.list(String(jo.id)), [{ id: jo.tokenId, device: 'ThinkPad', createdIp: null, lastUsedIp: null, userAgent: null }],
+    'an old token: where it was made, and from what, is unknown')
+  const response = await me(app, ida.token)
+  t.equal(response.statusCode, 200, 'the token issued before still works')
+  t.match(response.json(), { user: { id: ida.id, username: 'ida' }, session: { id: ida.tokenId, device: 'Pixel 8', scopes: ['*'] } })
+  const fresh = await app.inject({
+    method: 'POST', url: '/auth/login', remoteAddress: '198.51.100.5', headers: { 'user-agent': 'okhttp/4.12.0' }, payload: { username: 'ida', password: PASSWORD }
+  })
+  t.equal(fresh.statusCode, 200, 'its password still logs in')
+  const sessions = (await app.inject({ method: 'GET', url: '/auth/tokens', headers: auth(fresh.json().token) })).json<Array<Record<string, unknown>>>()
+  t.match(sessions.find((session) => session.id === ida.tokenId), { device: 'Pixel 8', createdIp: null, userAgent: null, lastUsedIp: '127.0.0.1' },
+    'its first use after the upgrade records where it came from')
+  t.match(sessions.find((session) => session.id === fresh.json().tokenId), { device: 'Android app', createdIp: '198.51.100.5', userAgent: 'okhttp/4.12.0' })
+  t.equal((await me(app, jo.token)).statusCode, 200)
 })

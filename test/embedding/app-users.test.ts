@@ -139,7 +139,9 @@ t.test("the application's users log in, and its protected routes see its own use
   t.equal(basic.statusCode, 200, 'HTTP Basic works too')
 
   t.same((await app.inject({ method: 'GET', url: '/orders', headers: auth(issued.token) })).json(), { owner: alice.id, name: 'alice' })
-  t.same((await app.inject({ method: 'GET', url: '/auth/me', headers: auth(issued.token) })).json(), { user: { id: alice.id, email: 'alice@example.com' } })
+  const meAnswer = (await app.inject({ method: 'GET', url: '/auth/me', headers: auth(issued.token) })).json()
+  t.same(meAnswer.user, { id: alice.id, email: 'alice@example.com' }, "/auth/me: the user as the application's serialize shows it")
+  t.match(meAnswer.session, { id: issued.tokenId, device: 'Pixel 8', scopes: ['*'] }, "and the token's session beside it")
   const sessions = (await app.inject({ method: 'GET', url: '/auth/tokens', headers: auth(issued.token) })).json()
   t.same(sessions.map((session: { device: string }) => session.device).sort(), ['Pixel 8', 'lightMyRequest'])
 
@@ -222,8 +224,10 @@ t.test('a store without verifyCredentials has no /auth/login; a store without se
   await app.register(tessera, { database, users: { find, idOf } as unknown as TesseraOptions['users'], sweepInterval: null })
   const frank = await addUser(appDb.kysely, 'frank@example.com', 'app password 6')
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'frank@example.com', password: 'app password 6' } })).statusCode, 404)
-  const { token } = await app.tessera.tokens.issue(frank as never, { device: 'cli' })
-  t.same((await app.inject({ method: 'GET', url: '/auth/me', headers: auth(token) })).json(), { user: { id: String(frank.id) } })
+  const { token, tokenId } = await app.tessera.tokens.issue(frank as never, { device: 'cli' })
+  const shown = (await app.inject({ method: 'GET', url: '/auth/me', headers: auth(token) })).json()
+  t.same(shown.user, { id: String(frank.id) })
+  t.equal(shown.session.id, tokenId)
 })
 
 t.test('decorator clashes fail registration with a message naming the option that renames tessera\'s', async (t) => {

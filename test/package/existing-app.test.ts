@@ -222,7 +222,9 @@ async function exercise (t: Test, databaseUrl: string, inspect: () => Promise<Da
 
   const me = await call(server, 'GET', '/auth/me', { token: issued.token })
   t.equal(me.status, 200)
-  t.same(me.body, { user: { id: user.id, email: 'ada@example.com', name: 'Ada' } })
+  const shown = me.body as { user: unknown, session: unknown }
+  t.same(shown.user, { id: user.id, email: 'ada@example.com', name: 'Ada' }, "/auth/me: the user as the app's serialize shows it")
+  t.match(shown.session, { id: issued.tokenId, device: 'Pixel 8', scopes: ['*'] }, "and the token's own session beside it")
 
   const sessions = await call(server, 'GET', '/auth/tokens', { token: issued.token })
   t.equal(sessions.status, 200)

@@ -17,7 +17,7 @@ t.test('GET /auth/tokens lists the sessions, newest first, one current, no secre
   t.same(sessions.map((s) => s.id), [laptop.tokenId, phone.tokenId, first.tokenId], 'newest first, only this user')
   t.same(sessions.map((s) => s.current), [false, true, false])
   t.same(sessions.map((s) => s.device).slice(0, 2), ['ThinkPad', 'Pixel 8'])
-  for (const session of sessions) t.same(Object.keys(session).sort(), ['createdAt', 'current', 'device', 'expiry', 'id', 'lastUsedAt', 'scopes'])
+  for (const session of sessions) t.same(Object.keys(session).sort(), ['createdAt', 'createdIp', 'current', 'device', 'expiry', 'id', 'lastUsedAt', 'lastUsedIp', 'scopes', 'userAgent'])
   for (const secret of [first.token, phone.token, laptop.token, other.token]) t.notMatch(response.body, secret.slice(4, 24))
   t.notMatch(response.body, /digest/)
   t.not(sessions[1]!.lastUsedAt, null, 'the current session was just used')
@@ -122,9 +122,11 @@ t.test('POST /auth/password changes the password and keeps only the current toke
 t.test('lastUsedAt is written at most once per refresh interval', async (t) => {
   const { app } = await buildTestApp(t, { minRefreshInterval: 60_000 })
   const { token, tokenId } = await register(app)
-  // Uses are written after the request is answered, with the other uses of its turn: let that turn end.
+  // Uses are written after the request is answered, with the other uses of its turn: wait for that
+  // write (on PostgreSQL it is a query of its own, answered some time after the turn ends).
   const lastUsed = async (): Promise<number | null> => {
     await new Promise((resolve) => setImmediate(resolve))
+    await app.tessera.database.tokenLookup.flushUses()
     return (await app.tessera.database.kysely.selectFrom('tessera_tokens').select('last_used_at').where('id', '=', tokenId).executeTakeFirstOrThrow()).last_used_at
   }
   t.equal(await lastUsed(), null)
