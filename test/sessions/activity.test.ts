@@ -22,6 +22,11 @@ t.test('each change made over HTTP is recorded, newest first, with its session, 
   t.equal(phone.statusCode, 200)
   const wrong = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '203.0.113.9', payload: { username, password: 'not the password' } })
   t.equal(wrong.statusCode, 401)
+  // The refusal does not wait for its entry (see BuiltinUsers): waited for here, so that the
+  // entries below are recorded after it, as the order asserted at the end says.
+  const recorded = async (): Promise<boolean> =>
+    (await app.tessera.activity.page(String(first.user.id))).events.some((event) => event.type === 'login_failed')
+  for (const deadline = Date.now() + 5000; !(await recorded()) && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10))
   const pat = await app.inject({ method: 'POST', url: '/auth/tokens', headers: auth(first.token), payload: { device: 'script', scopes: ['*'] } })
   t.equal(pat.statusCode, 201)
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/tokens/${pat.json().tokenId}`, headers: auth(first.token) })).statusCode, 204)
