@@ -6,6 +6,7 @@
  */
 import type { Kysely } from 'kysely'
 import type { ActivityRow, Tables } from '../db/schema.js'
+import { normalizeAddress } from '../http/client-address.js'
 
 export const ACTIVITY_TYPES = [
   'login',
@@ -78,7 +79,7 @@ export class ActivityLog {
       at,
       token_id: entry.tokenId ?? null,
       device: entry.device ?? null,
-      ip: entry.ip ?? null,
+      ip: entry.ip == null ? null : normalizeAddress(entry.ip),
       user_agent: entry.userAgent?.slice(0, USER_AGENT_MAX) ?? null
     }))).execute()
   }

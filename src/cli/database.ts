@@ -73,7 +73,8 @@ export async function withTessera<T> (io: Io, fn: (context: TesseraContext) => P
       database,
       settings: config.settings,
       // tessera logs only a listener that failed or a write it could not make: nothing a person needs beyond the error itself.
-      log: pino({ level: 'error', base: null }, pino.destination({ fd: 2, sync: true }))
+      // On the command's stderr, not file descriptor 2: `run` writes only to the streams it is given.
+      log: pino({ level: 'error', base: null }, io.stderr)
     })
     return await fn({ config, database, tessera, users: tessera.builtinUsers! })
   })

@@ -1,6 +1,7 @@
 /**
- * The operator's commands, through the compiled `tessera` executable against the database of a
- * running app (SQLite or PostgreSQL): user show, set-password, reactivate, delete; user create
+ * The operator's commands, through the CLI (`runCli`: the `run` the executable calls, in this
+ * process) against the database of a running app (SQLite or PostgreSQL): user show, set-password,
+ * reactivate, delete; user create
  * --if-missing and token create --create-user (CI scripts that run twice, and one command from
  * nothing to a token); and --version. The prompts a person answers at a terminal are driven
  * through the CLI's own `run` with terminal-like streams.

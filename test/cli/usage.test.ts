@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { describeUrl } from '../../src/db/database.js'
 import t from 'tap'
-import { freshDatabaseUrl } from '../helpers/app.js'
-import { assertFails, cliFor, runCli } from '../helpers/cli.js'
+import { buildTestApp, freshDatabaseUrl, me } from '../helpers/app.js'
+import { BIN, assertFails, cliFor, runCli, spawnCli } from '../helpers/cli.js'
 
 const COMMANDS = [
   'serve', 'migrate', 'user create', 'user deactivate', 'user list', 'user show', 'user set-password',
@@ -97,4 +99,54 @@ t.test('tessera migrate applies the migrations once, and is then a no-op', async
   t.notMatch(again.stdout, /applied/)
   t.match(again.stdout, /is up to date/)
   t.equal((await cli(['user', 'list'])).code, 0, 'the other commands now run')
+})
+
+// The tests above run the CLI in this process (`run`, what the executable calls); these run the
+// compiled executable itself, as a script does.
+// (Its shebang is checked with the tarball's contents, test/package/tarball.test.ts.)
+t.test('the executable: exit codes 0, 1 and 2 as a process, errors in one line on stderr', async (t) => {
+  const [help, version, usage, failure] = await Promise.all([
+    spawnCli(['--help']),
+    spawnCli(['--version']),
+    spawnCli(['frobnicate']),
+    spawnCli(['user', 'list'], { env: { DATABASE_URL: 'mysql://x' } })
+  ])
+  t.equal(help.code, 0)
+  t.match(help.stdout, /^Usage: tessera <command>/)
+  t.equal(help.stderr, '')
+  const { version: packageVersion } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  t.same(version, { code: 0, stdout: `${packageVersion}\n`, stderr: '' }, '--version finds the package.json above dist/')
+  assertFails(t, usage, 2, /unknown command "frobnicate"/)
+  assertFails(t, failure, 1, /invalid configuration: DATABASE_URL="mysql:\/\/x" is not valid/)
+})
+
+t.test('the executable: a reader that closed its end of stdout (`tessera --help | true`) ends it with 0, without a stack trace', async (t) => {
+  const child = spawn(process.execPath, [BIN, '--help'], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Closed before Node has even started: the executable's first write meets a closed pipe (EPIPE).
+  child.stdout.destroy()
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const code = await new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', resolve)
+  })
+  t.equal(code, 0)
+  t.equal(stderr, '')
+})
+
+t.test('the executable on a database: user create from a pipe, then token create prints a token that works', async (t) => {
+  const { url } = freshDatabaseUrl(t)
+  t.equal((await cliFor(url)(['migrate'])).code, 0)
+  const cli = cliFor(url, {}, spawnCli)
+  const created = await cli(['user', 'create', 'alice', '--password-stdin'], { input: 'correct horse battery\n' })
+  t.equal(created.code, 0, created.stderr)
+  t.match(created.stdout, /^created user alice \(id \d+\)\n$/)
+  const minted = await cli(['token', 'create', 'alice'])
+  t.equal(minted.code, 0, minted.stderr)
+  t.equal(minted.stderr, '')
+  t.match(minted.stdout, /^tsr_[0-9A-Za-z]{49}\n$/, 'TOKEN=$(tessera token create alice) gets the token alone')
+  const { app } = await buildTestApp(t, {}, { DATABASE_URL: url })
+  const response = await me(app, minted.stdout.trim())
+  t.equal(response.statusCode, 200, 'the token authenticates')
+  t.equal(response.json().user.username, 'alice')
 })

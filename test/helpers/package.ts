@@ -4,9 +4,15 @@
  * configuration). `npm pack` is always run with `--ignore-scripts`: its `prepare` would rebuild
  * `dist` while other test files run the compiled CLI from it; `npm test` builds first (`pretest`),
  * and `staleBuild()` says when that build is older than the sources.
+ *
+ * The tarball is packed once per build, not once per test file and run: `npm test` runs every file
+ * twice (SQLite, then PostgreSQL), and packing and installing cost seconds each time. What is
+ * made once is kept in `sharedDirectory`s, named by a digest of what they were made from.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -140,6 +146,82 @@ export async function packDryRun (directory = ROOT): Promise<PackResult> {
 export async function packInto (destination: string, directory = ROOT): Promise<string> {
   const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: directory })
   return join(destination, parsePack(stdout).filename)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Made once, shared by test files and runs
+
+/** Where shared directories are kept. */
+export const SHARED = join(tmpdir(), 'tessera-test-packages')
+/** A shared directory not used for this long is removed when a new one is made. */
+const UNUSED_FOR_MS = 2 * 3_600_000
+
+/** A digest of files (paths relative to `ROOT`, contents) and of other values that a result depends on. */
+export function digest (files: string[], ...values: string[]): string {
+  const hash = createHash('sha256')
+  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(ROOT, file))).update('\0')
+  for (const value of values) hash.update(`${value}\0`)
+  return hash.digest('hex').slice(0, 32)
+}
+
+function removeUnused (): void {
+  const before = Date.now() - UNUSED_FOR_MS
+  for (const entry of readdirSync(SHARED)) {
+    const path = join(SHARED, entry)
+    // Another process may be removing it too.
+    if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < before) rmSync(path, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The directory named `key` under `SHARED`, made by `make` unless it exists. `key` must change with
+ * anything the contents depend on (see `digest`). It is made under a temporary name and renamed
+ * into place, so that no test ever sees it half made; when two processes make it at once, the
+ * first rename wins and the other copy is dropped.
+ */
+export async function sharedDirectory (key: string, make: (dir: string) => Promise<void>): Promise<{ dir: string, made: boolean }> {
+  const dir = join(SHARED, key)
+  if (existsSync(dir)) {
+    const now = new Date()
+    utimesSync(dir, now, now)
+    return { dir, made: false }
+  }
+  mkdirSync(SHARED, { recursive: true })
+  removeUnused()
+  const building = mkdtempSync(join(SHARED, `.${key}-`))
+  try {
+    await make(building)
+    renameSync(building, dir)
+    return { dir, made: true }
+  } catch (error) {
+    rmSync(building, { recursive: true, force: true })
+    if (existsSync(dir)) return { dir, made: false }
+    throw error
+  }
+}
+
+/** The files `npm pack` reads: package.json, README.md, LICENSE and what package.json's `files` names. */
+function packedSources (): string[] {
+  const { files } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] }
+  return ['package.json', 'README.md', 'LICENSE', ...files.flatMap((entry) =>
+    statSync(join(ROOT, entry), { throwIfNoEntry: false })?.isFile() === true ? [entry] : filesUnder(entry))]
+}
+
+export interface Packed {
+  /** The tarball's path. */
+  tarball: string
+  /** What `npm pack --json` said when it wrote it. */
+  result: PackResult
+}
+
+/** The tarball of the current build, packed by the first test file that asks for it. */
+export async function packedTarball (): Promise<Packed> {
+  const { dir } = await sharedDirectory(`pack-${digest(packedSources())}`, async (dir) => {
+    const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
+    writeFileSync(join(dir, 'pack.json'), JSON.stringify(parsePack(stdout)))
+  })
+  const result = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as PackResult
+  return { tarball: join(dir, result.filename), result }
 }
 
 /** The version of better-sqlite3 installed in `directory`. */

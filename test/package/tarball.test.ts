@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { ROOT, buildOutputs, buildSources, packDryRun, staleBuild } from '../helpers/package.js'
+import { ROOT, buildOutputs, buildSources, packedTarball, staleBuild } from '../helpers/package.js'
 
 interface PackageJson {
   name: string
@@ -22,7 +22,7 @@ const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 
 const stale = staleBuild()
 if (stale.length > 0) throw new Error(`dist is older than ${stale.join(', ')}: run \`npm run build\` first (npm test does)`)
-const packed = await packDryRun()
+const packed = (await packedTarball()).result
 const files = packed.files.map((file) => file.path).sort()
 
 t.test('the package is tessera-auth, and its command is still tessera', async (t) => {

@@ -12,7 +12,7 @@ import { mkdtempSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, s
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ROOT, installTarball, packInto, run, staleBuild } from '../helpers/package.js'
+import { ROOT, installTarball, packedTarball, run, staleBuild } from '../helpers/package.js'
 
 const stale = staleBuild()
 if (stale.length > 0) throw new Error(`dist is older than ${stale.join(', ')}: run \`npm run build\` first (npm test does)`)
@@ -29,7 +29,7 @@ function readmeExamples (): Map<string, string> {
 
 const work = mkdtempSync(join(tmpdir(), 'tessera-kit-consumer-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
-const tarball = await packInto(work)
+const { tarball } = await packedTarball()
 const consumer = join(work, 'consumer')
 mkdirSync(join(consumer, 'test'), { recursive: true })
 writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'kit-consumer', private: true, type: 'module' }, null, 2))
