@@ -61,7 +61,7 @@ const oneOf = <T extends string>(values: readonly T[]) => (text: string): T | un
   values.find((value) => value === text)
 
 const boolean = (text: string): boolean | undefined =>
-  ({ true: true, '1': true, false: false, '0': false } as Record<string, boolean>)[text.toLowerCase()]
+  ({ true: true, 1: true, false: false, 0: false } as Record<string, boolean>)[text.toLowerCase()]
 
 const integer = (min: number, max: number) => (text: string): number | undefined => {
   const value = /^\d+$/.test(text) ? Number(text) : NaN

@@ -34,7 +34,6 @@ export {
  * }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface TesseraTypes {}
 
 /** The user type in use: the application's, when declared in `TesseraTypes`, else tessera's built-in user. */

@@ -20,10 +20,17 @@ t.test('defaults', async (t) => {
 
 t.test('durations, none and off', async (t) => {
   const config = loadConfig({
-    TESSERA_TOKEN_TTL: '1500ms', TESSERA_AUTO_REFRESH_MAX_TTL: '7d', TESSERA_MIN_REFRESH_INTERVAL: '30s',
-    TESSERA_LOGIN_RATE_LIMIT: 'off', TESSERA_REGISTRATION: 'closed', TESSERA_SWEEP_INTERVAL: 'none',
-    TESSERA_TOKEN_LIMIT_PER_USER: '3', TESSERA_TOKEN_LIMIT_POLICY: 'evict-oldest', TESSERA_AUTO_REFRESH: 'true',
-    DATABASE_URL: 'sqlite::memory:', PORT: '8080'
+    TESSERA_TOKEN_TTL: '1500ms',
+    TESSERA_AUTO_REFRESH_MAX_TTL: '7d',
+    TESSERA_MIN_REFRESH_INTERVAL: '30s',
+    TESSERA_LOGIN_RATE_LIMIT: 'off',
+    TESSERA_REGISTRATION: 'closed',
+    TESSERA_SWEEP_INTERVAL: 'none',
+    TESSERA_TOKEN_LIMIT_PER_USER: '3',
+    TESSERA_TOKEN_LIMIT_POLICY: 'evict-oldest',
+    TESSERA_AUTO_REFRESH: 'true',
+    DATABASE_URL: 'sqlite::memory:',
+    PORT: '8080'
   })
   t.equal(config.settings.tokenTtl, 1500)
   t.equal(config.settings.autoRefreshMaxTtl, 7 * 86_400_000)
@@ -44,8 +51,13 @@ t.test('durations, none and off', async (t) => {
 
 t.test('bad values are refused, each named with what was expected', async (t) => {
   const bad: Record<string, string> = {
-    PORT: '70000', TESSERA_TOKEN_TTL: '10 hours', TESSERA_REGISTRATION: 'maybe', DATABASE_URL: 'mysql://x',
-    TESSERA_LOGIN_RATE_LIMIT: 'lots', TESSERA_TOKEN_LIMIT_PER_USER: '0', TESSERA_TOKEN_PREFIX: 'has space',
+    PORT: '70000',
+    TESSERA_TOKEN_TTL: '10 hours',
+    TESSERA_REGISTRATION: 'maybe',
+    DATABASE_URL: 'mysql://x',
+    TESSERA_LOGIN_RATE_LIMIT: 'lots',
+    TESSERA_TOKEN_LIMIT_PER_USER: '0',
+    TESSERA_TOKEN_PREFIX: 'has space',
     TESSERA_TOKEN_CACHE_SIZE: '-1'
   }
   try {

@@ -55,14 +55,21 @@ t.test('logging in and using the token writes no secret to the log, even at trac
     method: 'POST', url: '/auth/password', headers: auth(token), payload: { currentPassword: PASSWORD, newPassword }
   })).statusCode, 204)
   t.equal((await app.inject({
-    method: 'POST', url: '/careless',
+    method: 'POST',
+    url: '/careless',
     headers: { ...auth(token), cookie: `session=${token}`, 'proxy-authorization': `Basic ${basic}` },
     payload: { password: PASSWORD, currentPassword: wrongPassword, newPassword, token }
   })).statusCode, 200)
 
   const secrets = {
-    password: PASSWORD, newPassword, wrongPassword, basic,
-    token, registeredToken: registered.json().token as string, basicToken: basicLogin.json().token as string, forged
+    password: PASSWORD,
+    newPassword,
+    wrongPassword,
+    basic,
+    token,
+    registeredToken: registered.json().token as string,
+    basicToken: basicLogin.json().token as string,
+    forged
   }
   const text = log()
   for (const [name, secret] of Object.entries(secrets)) t.notOk(text.includes(secret), `the log holds no ${name}`)

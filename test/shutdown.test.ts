@@ -27,9 +27,13 @@ interface Server {
 async function startServer (t: TestContext, databaseUrl: string): Promise<Server> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
     env: {
-      PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: '0',
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: databaseUrl,
+      HOST: '127.0.0.1',
+      PORT: '0',
       // debug: the request log's `incoming request` lines say when a request reached the server.
-      LOG_LEVEL: 'debug', TESSERA_LOGIN_RATE_LIMIT: 'off'
+      LOG_LEVEL: 'debug',
+      TESSERA_LOGIN_RATE_LIMIT: 'off'
     }
   })
   const exit = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) =>
@@ -71,7 +75,11 @@ interface Reply { status: number, body: string }
 function post (port: number, path: string, payload: unknown, holdBack = false): { response: Promise<Reply>, finish: () => void } {
   const body = JSON.stringify(payload)
   const req = request({
-    host: '127.0.0.1', port, method: 'POST', path, agent: false,
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path,
+    agent: false,
     headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
   })
   const response = new Promise<Reply>((resolve, reject) => {

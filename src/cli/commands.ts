@@ -428,7 +428,7 @@ export const COMMANDS: Command[] = [
     name: ['token', 'revoke-all'],
     args: ['username'],
     options: {},
-    summary: "Revoke every token of a user (log them out everywhere)",
+    summary: 'Revoke every token of a user (log them out everywhere)',
     run: async ({ args: { username } }, io) => {
       await withTessera(io, async ({ users, tessera }) => {
         const row = await findUser(users, username)

@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util'
 import { COMMANDS, type Command, type CommandInput } from './commands.js'
 import { reason } from './database.js'
-import { CliError, EXIT_OK, EXIT_USAGE, UsageError, oneLine, writeLine, type Io } from './io.js'
+import { CliError, EXIT_OK, UsageError, oneLine, writeLine, type Io } from './io.js'
 
 const ENVIRONMENT = `Environment (the same as the server's):
   DATABASE_URL           sqlite:<path> (default sqlite:./data/tessera.db) or postgres://user@host:5432/db

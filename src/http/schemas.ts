@@ -126,6 +126,7 @@ export const RegisterBody = Type.Object({
   email: Type.Optional(Type.String({ format: 'email', maxLength: 254, pattern: PRINTABLE_TEXT })),
   device: Type.Optional(NewSessionDevice)
 })
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- TypeBox's idiom: the schema and its static type share one name
 export type RegisterBody = Static<typeof RegisterBody>
 
 /** Login takes these or HTTP Basic credentials; lengths are loose so that a bad guess is a 401. */
@@ -134,6 +135,7 @@ export const LoginBody = Type.Object({
   password: Type.Optional(Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH })),
   device: Type.Optional(NewSessionDevice)
 })
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- TypeBox's idiom: the schema and its static type share one name
 export type LoginBody = Static<typeof LoginBody>
 
 export const Scope = Type.String({

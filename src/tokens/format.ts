@@ -107,4 +107,3 @@ export function tokenDigest (token: string): string {
 export function digestBytes (digest: string): Buffer {
   return Buffer.from(digest, 'binary')
 }
-

@@ -38,8 +38,9 @@ const TOUCH_STATEMENT = {
  * Runs a named statement on a pooled connection with tessera's type parsers and returns its rows
  * as arrays, beside the columns' names (`database.ts` provides it).
  */
-export type NamedQuery = (statement: { name: string, text: string, values: unknown[] }) =>
-  Promise<{ fields: ReadonlyArray<{ name: string }>, rows: unknown[][] }>
+export type NamedQuery = (
+  statement: { name: string, text: string, values: unknown[] }
+) => Promise<{ fields: ReadonlyArray<{ name: string }>, rows: unknown[][] }>
 
 export class PostgresTokenLookup implements TokenLookup {
   readonly cacheOffReason = undefined

@@ -67,7 +67,7 @@ t.test('an unknown well-formed token is 401 TOKEN_INVALID', async (t) => {
   t.equal(response.headers['www-authenticate'], `Token error="invalid_token", error_description="${AUTH_FAILURES.unknown}"`)
 })
 
-t.test("a token whose user the store no longer returns is USER_INACTIVE, and kept", async (t) => {
+t.test('a token whose user the store no longer returns is USER_INACTIVE, and kept', async (t) => {
   const { app } = await buildTestApp(t)
   const { token, user, tokenId } = await register(app)
   const db = app.tessera.database.kysely

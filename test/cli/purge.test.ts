@@ -58,6 +58,7 @@ t.test('on a terminal, purge shows its progress batch by batch on stderr, then c
   const { io, stdout, stderr } = fakeIo({ DATABASE_URL: config.databaseUrl }, true)
   t.equal(await run(['purge', '--batch-size', '2'], io), 0)
   t.equal(stdout(), 'deleted 5 expired tokens\n')
+  // eslint-disable-next-line no-control-regex -- the progress line ends by erasing itself with ESC [K
   t.match(stderr(), /^\rdeleting expired tokens… 2\rdeleting expired tokens… 4\rdeleting expired tokens… 5\r\u001b\[K$/)
 })
 

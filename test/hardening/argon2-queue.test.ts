@@ -64,16 +64,16 @@ t.test('the queue takes turns between clients and, when full, refuses the busies
   const releases: Array<() => void> = []
   const { Passwords, PasswordQueueFullError, onBehalfOf } = await t.mockImport<typeof import('../../src/users/builtin/passwords.js')>(
     '../../src/users/builtin/passwords.js', {
-      '@node-rs/argon2': {
-        hash: async () => '$argon2id$stand-in',
-        // Each verification runs until the test releases it, and records whose it was.
-        verify: async (_hash: string, password: string) => {
-          started.push(password)
-          await new Promise<void>((resolve) => releases.push(resolve))
-          return false
-        }
+    '@node-rs/argon2': {
+      hash: async () => '$argon2id$stand-in',
+      // Each verification runs until the test releases it, and records whose it was.
+      verify: async (_hash: string, password: string) => {
+        started.push(password)
+        await new Promise<void>((resolve) => releases.push(resolve))
+        return false
       }
-    })
+    }
+  })
   const passwords = new Passwords({ concurrency: 1, queueLimit: 4 })
   const check = (client: string, label: string): Promise<string> =>
     onBehalfOf(client, () => passwords.verify('a hash', label)).then(() => `${label} done`, (error: unknown) =>

@@ -21,13 +21,19 @@ t.test('purge and token revoke from the CLI while the server serves load', async
   const expired = Array.from({ length: 3000 }, (_, i) => ({
     id: `00000000-0000-4000-9000-${String(i).padStart(12, '0')}`,
     digest: Buffer.from(`expired-${String(i).padStart(24, '0')}`),
-    format: 1, subject: String(user.id), device: 'old', created_at: now - 10_000, expires_at: now - 1000, last_used_at: null
+    format: 1,
+    subject: String(user.id),
+    device: 'old',
+    created_at: now - 10_000,
+    expires_at: now - 1000,
+    last_used_at: null
   }))
   for (let i = 0; i < expired.length; i += 500) await app.tessera.database.kysely.insertInto('tessera_tokens').values(expired.slice(i, i + 500)).execute()
 
   const statuses = new Map<number, number>()
   let stop = false
   const client = async (token: string): Promise<void> => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- the test sets `stop` once the CLI is done
     while (!stop) {
       const response = await fetch(`${address}/auth/me`, { headers: { authorization: `Token ${token}` } })
       await response.arrayBuffer()
@@ -35,6 +41,7 @@ t.test('purge and token revoke from the CLI while the server serves load', async
     }
   }
   const logins = async (): Promise<void> => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- the test sets `stop` once the CLI is done
     while (!stop) {
       const response = await fetch(`${address}/auth/login`, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD })

@@ -30,7 +30,9 @@ t.test('login: per username, whatever the address', async (t) => {
   t.same(codes, [401, 401, 401, 429], 'many addresses cannot spray one account')
   t.equal((await attempt(app, username.toUpperCase(), '10.1.0.99', PASSWORD)).statusCode, 429, 'the username is matched case-insensitively')
   const basic = await app.inject({
-    method: 'POST', url: '/auth/login', remoteAddress: '10.1.0.100',
+    method: 'POST',
+    url: '/auth/login',
+    remoteAddress: '10.1.0.100',
     headers: { authorization: `Basic ${Buffer.from(`${username}:${PASSWORD}`).toString('base64')}` }
   })
   t.equal(basic.statusCode, 429, 'HTTP Basic logins count against the same username')

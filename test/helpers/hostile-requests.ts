@@ -69,6 +69,7 @@ const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'valueO
 const ODD_TEXT = [
   '', ' ', '\u0000', 'a\u0000b', '\r\n', '\t', '\u00ff\u00fe', '\ufeff', '\u202e', '\u2028', '\ud800', '\udfff',
   'Zoë', 'ß', 'ﬀ', 'İ', '𝒜', '👩‍💻', 'null', 'undefined', 'NaN', 'true', '0', '-1', '1e309', '[]', '{}',
+  // eslint-disable-next-line no-template-curly-in-string -- a template-injection probe, sent as plain text
   '../../etc/passwd', '<script>', '${7*7}', '{{7*7}}', 'tsr_', ...SQL, ...PROTO_KEYS
 ]
 
@@ -600,8 +601,10 @@ function hostileBody (route: Route): fc.Arbitrary<BodySpec> {
   const twisted = fc.tuple(baseline, fc.nat(), keyArb, valueArb, fc.constantFrom('replace', 'add', 'drop')).map(([entries, at, key, value, how]): BodySpec => {
     const i = at % entries.length
     const twistedEntries: Array<[string, ValueSpec]> =
-      how === 'replace' ? entries.map(([k, v], j) => [k, j === i ? value : v])
-        : how === 'add' ? [...entries, [key, value]]
+      how === 'replace'
+        ? entries.map(([k, v], j) => [k, j === i ? value : v])
+        : how === 'add'
+          ? [...entries, [key, value]]
           : entries.filter((_, j) => j !== i)
     return { kind: 'fields', entries: twistedEntries, cut: null }
   })
@@ -759,6 +762,7 @@ export interface RawRequest {
 }
 
 /** Characters of a header value as bytes: a JavaScript string beyond latin1 goes as its UTF-8. */
+// eslint-disable-next-line no-control-regex -- a range from U+0000: everything latin1 can carry
 const asBytes = (text: string): string => /[^\u0000-\u00ff]/.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text
 
 export function resolveRaw (spec: RawSpec, fixture: Fixture): RawRequest {

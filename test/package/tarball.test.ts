@@ -63,7 +63,7 @@ t.test('the tarball holds nothing else', async (t) => {
   const unexpected = files.filter((file) => !expected.has(file))
   t.same(unexpected, [], unexpected.length === 0
     ? 'every file is package.json, README.md, LICENSE, or the build of a source'
-    : `files without a source, left in dist by an earlier build: \`rm -rf dist && npm run build\` before packing`)
+    : 'files without a source, left in dist by an earlier build: `rm -rf dist && npm run build` before packing')
 })
 
 t.test('package.json points only at files the tarball holds, types first', async (t) => {

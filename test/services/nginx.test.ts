@@ -213,7 +213,7 @@ t.test('client-sent X-Tessera-* headers never reach the upstream as tessera\'s',
   const names = upstream!.rawHeaders.filter((_, i) => i % 2 === 0).map((name) => name.toLowerCase())
   t.equal(names.filter((name) => name === 'x-tessera-user-id').length, 1, 'one X-Tessera-User-Id header, not two')
 
-  const underscored = await through('/orders', { 'x_tessera_user_id': String(first.user.id), ...auth(dave.token) })
+  const underscored = await through('/orders', { x_tessera_user_id: String(first.user.id), ...auth(dave.token) })
   t.notOk(underscored.upstream!.rawHeaders.some((name) => name.toLowerCase() === 'x_tessera_user_id'), 'X_Tessera_User_Id is dropped')
 
   const anonymous = await through('/orders', forged)

@@ -16,7 +16,10 @@ t.test('each change made over HTTP is recorded, newest first, with its session, 
   const username = uniqueName()
   const first = await register(app, username)
   const phone = await app.inject({
-    method: 'POST', url: '/auth/login', remoteAddress: '198.51.100.7', headers: { 'user-agent': UA },
+    method: 'POST',
+    url: '/auth/login',
+    remoteAddress: '198.51.100.7',
+    headers: { 'user-agent': UA },
     payload: { username, password: PASSWORD, device: 'phone' }
   })
   t.equal(phone.statusCode, 200)
