@@ -136,18 +136,6 @@ function parsePack (stdout: string): PackResult {
 /** The client package, `tessera-auth-client`, which the root build builds too (from `src/client`). */
 export const CLIENT_PACKAGE = join(ROOT, 'packages/client')
 
-/** The tarball's contents, without writing it; `directory`: which package (default the root one). */
-export async function packDryRun (directory = ROOT): Promise<PackResult> {
-  const { stdout } = await runOk('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: directory })
-  return parsePack(stdout)
-}
-
-/** Writes the tarball of the package in `directory` (default the root one) into `destination`; returns its path. */
-export async function packInto (destination: string, directory = ROOT): Promise<string> {
-  const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: directory })
-  return join(destination, parsePack(stdout).filename)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Made once, shared by test files and runs
 
@@ -200,11 +188,18 @@ export async function sharedDirectory (key: string, make: (dir: string) => Promi
   }
 }
 
-/** The files `npm pack` reads: package.json, README.md, LICENSE and what package.json's `files` names. */
-function packedSources (): string[] {
-  const { files } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] }
-  return ['package.json', 'README.md', 'LICENSE', ...files.flatMap((entry) =>
-    statSync(join(ROOT, entry), { throwIfNoEntry: false })?.isFile() === true ? [entry] : filesUnder(entry))]
+/**
+ * The files `npm pack` reads in the package at `directory`: package.json, README.md, LICENSE and
+ * what package.json's `files` names (paths relative to `ROOT`).
+ */
+function packedSources (directory: string): string[] {
+  const { files } = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as { files: string[] }
+  const base = relative(ROOT, directory).split('\\').join('/')
+  return ['package.json', 'README.md', 'LICENSE', ...files].flatMap((entry) => {
+    const path = base === '' ? entry : `${base}/${entry}`
+    const stat = statSync(join(ROOT, path), { throwIfNoEntry: false })
+    return stat === undefined ? [] : stat.isFile() ? [path] : filesUnder(path)
+  })
 }
 
 export interface Packed {
@@ -214,10 +209,13 @@ export interface Packed {
   result: PackResult
 }
 
-/** The tarball of the current build, packed by the first test file that asks for it. */
-export async function packedTarball (): Promise<Packed> {
-  const { dir } = await sharedDirectory(`pack-${digest(packedSources())}`, async (dir) => {
-    const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
+/**
+ * The tarball of the current build of the package at `directory` (default the root one), packed by
+ * the first test file that asks for it.
+ */
+export async function packedTarball (directory = ROOT): Promise<Packed> {
+  const { dir } = await sharedDirectory(`pack-${digest(packedSources(directory))}`, async (dir) => {
+    const { stdout } = await runOk('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: directory })
     writeFileSync(join(dir, 'pack.json'), JSON.stringify(parsePack(stdout)))
   })
   const result = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as PackResult

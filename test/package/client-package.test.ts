@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { CLIENT_PACKAGE, ROOT, packDryRun, packInto, run, runOk, staleBuild } from '../helpers/package.js'
+import { CLIENT_PACKAGE, ROOT, packedTarball, run, runOk, staleBuild } from '../helpers/package.js'
 
 interface Manifest {
   name: string
@@ -42,8 +42,7 @@ if (stale.length > 0) throw new Error(`dist is older than ${stale.join(', ')}: r
 const work = mkdtempSync(join(tmpdir(), 'tessera-client-consumer-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
 
-const packed = await packDryRun(CLIENT_PACKAGE)
-const tarball = await packInto(work, CLIENT_PACKAGE)
+const { result: packed, tarball } = await packedTarball(CLIENT_PACKAGE)
 
 const consumer = join(work, 'consumer')
 mkdirSync(consumer)
