@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import t from 'tap'
 import tessera, { openDatabase } from '../src/index.js'
+import { Kysely, SqliteDialect } from 'kysely'
+import type { Tables } from '../src/db/schema.js'
 import { changeSignalFor } from '../src/tokens/change-signal.js'
+import { tokenDigest } from '../src/tokens/format.js'
+import { createTokenLookup } from '../src/tokens/lookup.js'
 import { PASSWORD, TEST_DIALECT, auth, buildTestApp, freshDatabaseUrl, login, me, register, uniqueName } from './helpers/app.js'
 
 // The SQLite credential cache must never let a revoked token live for one more request, whoever
@@ -168,4 +172,47 @@ t.test('a revocation made through a symlinked path is honoured at once', async (
   t.teardown(() => outside.close())
   outside.prepare('DELETE FROM tessera_tokens WHERE id = ?').run(tokenId)
   t.equal((await me(app, token)).statusCode, 401, 'the revocation through the real path is seen on the next request')
+})
+
+// Uses are committed at synchronous=NORMAL (no fsync each turn); the connection's own level must
+// come back for everything else, or logins and revocations would silently lose their durability.
+t.test('writing the uses of a turn leaves the connection at its own synchronous level', async (t) => {
+  const { app, sqlitePath } = await buildTestApp(t)
+  if (sqlitePath === undefined) return t.pass('SQLite only')
+  const { token, tokenId } = await register(app)
+  for (const level of [2, 3, 1]) {
+    // A lookup of the service's kind on a connection of the test's own, whose level it can read.
+    const connection = new SQLite(sqlitePath)
+    connection.pragma(`synchronous = ${level}`)
+    const kysely = new Kysely<Tables>({ dialect: new SqliteDialect({ database: connection }) })
+    const lookup = createTokenLookup({ dialect: 'sqlite', kysely, sqlite: connection, file: sqlitePath, cacheSize: 10 })
+    const record = await lookup.find(tokenDigest(token))
+    t.ok(record, 'found')
+    const usedAt = Date.now() + level
+    lookup.recordUse(record!, usedAt, null, null, (error) => t.error(error))
+    await lookup.flushUses()
+    t.equal(connection.pragma('synchronous', { simple: true }), level, `level ${level} restored after the write`)
+    const outside = new SQLite(sqlitePath)
+    t.equal(outside.prepare('SELECT last_used_at FROM tessera_tokens WHERE id = ?').pluck().get(tokenId), usedAt, 'the use was committed')
+    outside.close()
+    await lookup.close()
+    await kysely.destroy()
+  }
+})
+
+// That a write first commits the uses waiting is shown by limits.test.ts (evict-oldest).
+t.test('a use is written within its window without anything asking for it', async (t) => {
+  const { app, sqlitePath } = await buildTestApp(t)
+  if (sqlitePath === undefined) return t.pass('SQLite only: PostgreSQL writes the uses of each turn')
+  const { token, tokenId } = await register(app)
+  const outside = new SQLite(sqlitePath, { readonly: true })
+  t.teardown(() => outside.close())
+  const lastUsedAt = outside.prepare('SELECT last_used_at FROM tessera_tokens WHERE id = ?').pluck()
+  t.equal((await me(app, token)).statusCode, 200)
+  let written: unknown = null
+  for (const deadline = Date.now() + 5000; written === null && Date.now() < deadline;) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    written = lastUsedAt.get(tokenId)
+  }
+  t.type(written, 'number', 'written by the window alone')
 })

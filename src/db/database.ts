@@ -116,10 +116,16 @@ function sqliteDatabase (sqlite: SQLite.Database, owned: boolean, { cacheSize, g
   })
   const file = mainFile(sqlite)
   const lookup = createTokenLookup({ dialect: 'sqlite', kysely, sqlite, file, cacheSize })
+  const transact = grouped ? groupCommit(kysely) : transactionPerWrite(kysely)
   return {
     kysely,
     dialect: 'sqlite',
-    transact: grouped ? groupCommit(kysely) : transactionPerWrite(kysely),
+    // The token uses waiting (written every 100 ms) go first: a write that reads them (the least
+    // recently used session a login evicts) must see every use made before it was asked for.
+    transact: async (write) => {
+      lookup.flushUses()
+      return await transact(write)
+    },
     tokenLookup: lookup,
     description: `sqlite:${file ?? ':memory:'}`,
     get cacheOffReason () { return lookup.cacheOffReason },

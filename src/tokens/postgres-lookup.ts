@@ -25,12 +25,16 @@ export const TOMBSTONE_STATEMENT_NAME = 'tessera_tombstone_lookup'
  * The uses of one turn in one statement. A row only moves forward: two batches in flight on two
  * connections may commit in either order, and an older use must not undo a newer one's slide.
  * A use whose address is unknown (`NULL`) keeps the address recorded before.
+ * It commits without waiting for its WAL to reach the disk (`synchronous_commit = off` for this
+ * transaction alone), as SQLite's use writes do: nobody waits for it, and a crash of the server
+ * may lose only the last fraction of a second of uses, never a revocation or a login.
  */
 const TOUCH_STATEMENT = {
   name: 'tessera_token_touch',
   text: `UPDATE tessera_tokens AS t SET last_used_at = u.last_used_at, expires_at = u.expires_at,
       last_used_ip = coalesce(u.last_used_ip, t.last_used_ip)
-    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS u(id, last_used_at, expires_at, last_used_ip)
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS u(id, last_used_at, expires_at, last_used_ip),
+      (SELECT set_config('synchronous_commit', 'off', true)) AS without_waiting_for_the_disk
     WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.last_used_at)`
 }
 
