@@ -62,13 +62,21 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): FastifyLoggerO
 }
 
 /**
- * The logger of `tessera serve`: `loggerOptions` writing to stdout through pino's asynchronous
- * destination, so that a request never waits for its log line to be written: lines wait in a
- * buffer while a write is under way and go out together. `serve` flushes it on shutdown and on a
- * crash (pino also flushes it synchronously when the process exits).
+ * Standard output as the service's log destination: pino's asynchronous destination, so that a
+ * request never waits for its log line to be written. Lines are written 4 KB at a time (one
+ * write per ~20 request lines: a write per line cost about a tenth of a busy server's CPU), and at
+ * least every quarter of a second, so that a quiet server's lines still show at once.
+ */
+export function logDestination (): ReturnType<typeof pino.destination> {
+  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 })
+}
+
+/**
+ * The logger of `tessera serve`: `loggerOptions` writing to `logDestination`. `serve` flushes it
+ * on shutdown and on a crash (pino also flushes it synchronously when the process exits).
  */
 export function serviceLogger (
-  config: Pick<Config, 'logLevel'>, destination: DestinationStream = pino.destination({ dest: 1, sync: false })
+  config: Pick<Config, 'logLevel'>, destination: DestinationStream = logDestination()
 ): FastifyLoggerOptions {
   return { ...loggerOptions(config), stream: destination }
 }

@@ -10,7 +10,7 @@
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
-import { buildApp, serviceLogger } from './app.js'
+import { buildApp, logDestination, serviceLogger } from './app.js'
 import type { Config } from './config.js'
 import { describeDatabaseError, describeUrl } from './db/database.js'
 import { NotMigratedError } from './db/migrate.js'
@@ -45,7 +45,7 @@ async function ended (destination: Destination): Promise<void> {
 /** Resolves once listening; the process then lives until a signal closes it. */
 export async function serve (config: Config): Promise<void> {
   let app: FastifyInstance
-  const destination = pino.destination({ dest: 1, sync: false })
+  const destination = logDestination()
   try {
     // Migrating at start proves the database reachable and current; without it, the plugin checks
     // both, so that a wrong host or a forgotten `npm run migrate` stops startup, not the first requests.
