@@ -1,0 +1,23 @@
+/**
+ * A clock a test moves by hand, for the plugin's `clock` option: time passes when the test says
+ * so (`advance`), never while it waits, so that an expiry, a sliding refresh or a rate-limit
+ * window is passed at once, and two instants differ exactly by what the test advanced.
+ */
+export interface TestClock {
+  /** The clock's reading, in ms since the epoch: what the plugin is given as its `clock`. */
+  readonly now: () => number
+  /** Moves the clock forward by `ms` (a whole number, 0 or more). */
+  readonly advance: (ms: number) => void
+}
+
+/** A clock that reads `start` (default: the real time when it is made) until it is advanced. */
+export function testClock (start = Date.now()): TestClock {
+  let current = start
+  return {
+    now: () => current,
+    advance: (ms) => {
+      if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`advance: ${ms} is not a whole number of ms of 0 or more`)
+      current += ms
+    }
+  }
+}
