@@ -10,17 +10,17 @@ import { testClock } from '../helpers/clock.js'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * An app whose clock runs a minute behind the real one, which the CLI reads: what it issues with
- * a lifetime of 1 ms has expired for the CLI already, without waiting for that.
+ * An app whose clock runs an hour behind the real one, which the CLI reads: what it issues with a
+ * lifetime of a minute has expired for the CLI already, without waiting for that.
  */
 async function behindTheCli (t: TestContext): Promise<TestApp> {
-  return await buildTestApp(t, { clock: testClock(Date.now() - 60_000).now })
+  return await buildTestApp(t, { clock: testClock(Date.now() - 3_600_000).now })
 }
 
 /** Gives `username` `count` tokens that have expired by the CLI's clock (the app's must be `behindTheCli`). */
 async function expiredTokens (app: FastifyInstance, username: string, count: number): Promise<void> {
   const row = await findUserByUsername(app.tessera.database.kysely, username)
-  for (let i = 0; i < count; i++) await app.tessera.tokens.issue(toTesseraUser(row!), { device: `old ${i}`, ttl: 1 })
+  for (let i = 0; i < count; i++) await app.tessera.tokens.issue(toTesseraUser(row!), { device: `old ${i}`, ttl: 60_000 })
 }
 
 async function countTokens (app: FastifyInstance): Promise<number> {
