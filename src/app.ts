@@ -20,6 +20,7 @@ import { errorAnswer } from './http/schemas.js'
 import { noSniff } from './http/security-headers.js'
 import { RequestLog, requestLogger } from './request-log.js'
 import { TEST_KIT, type TestKitGrant } from './testing/grant.js'
+import type { Clock } from './time.js'
 
 /** Large enough for any valid tessera request (a 1024-character password is at most 4 KiB). */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -106,6 +107,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
   /** The monotonic clock, in ms, of `/healthz`'s freshness (tests pass their own); default `performance.now`. */
   now?: () => number
+  /** The plugin's `clock`: the current time in ms since the epoch (tests pass their own); default `Date.now`. */
+  clock?: Clock
 }
 
 /** Prometheus metrics at `GET /metrics` (`TESSERA_METRICS=true`), on the service's port or their own. */
@@ -165,7 +168,7 @@ export async function buildAppWith (config: Config, options: BuildOptions, grant
     done()
   })
   try {
-    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart, metrics, ...(grant === undefined ? {} : { [TEST_KIT]: grant }) })
+    await app.register(tessera, { ...config.settings, database, migrate: config.migrateOnStart, metrics, clock: options.clock, ...(grant === undefined ? {} : { [TEST_KIT]: grant }) })
   } catch (error) {
     // The app never got to close: close what it opened.
     await database.close()

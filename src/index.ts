@@ -4,6 +4,7 @@ import type { TesseraUser } from './users/builtin/user.js'
 export { default, default as tessera } from './plugin.js'
 export type { AuthenticateHook, TesseraOptions } from './plugin.js'
 export type { Tessera } from './tessera.js'
+export type { Clock } from './time.js'
 export { AUTH_FAILURES, AuthenticationError, REVOCATION_REASONS, type AuthFailure, type RevocationReason } from './tokens/failures.js'
 export { ERROR_CODES, type ErrorCode } from './error-codes.js'
 export {

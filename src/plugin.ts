@@ -36,6 +36,7 @@ import { noStore } from './http/security-headers.js'
 import { DEFAULT_SETTINGS, settingsProblems, type TesseraSettings } from './settings.js'
 import { createTessera, type Tessera } from './tessera.js'
 import { TEST_KIT, checkGrant, type TestKitGrant } from './testing/grant.js'
+import { clockProblem, type Clock } from './time.js'
 import type { AuthToken } from './tokens/service.js'
 import { usernameKey } from './users/builtin/repository.js'
 import builtinRoutes from './users/builtin/routes.js'
@@ -64,6 +65,24 @@ export interface TesseraOptions extends Partial<TesseraSettings> {
    * cache and database errors (the service passes its Prometheus metrics with `TESSERA_METRICS=true`).
    */
   metrics?: MetricsSink
+  /**
+   * The current time, in whole ms since the epoch (default `Date.now`): what tessera reads for
+   * issuing tokens, their expiry and sliding refresh, the revocation memory, the activity log,
+   * users' timestamps, sweeps and the rate-limit windows. For tests, which move it forward instead
+   * of waiting for a token to expire or a window to end:
+   *
+   * ```ts
+   * let now = Date.now()
+   * await app.register(tessera, { databaseUrl, tokenTtl: 60_000, clock: () => now })
+   * now += 60_000 // every token issued so far has expired
+   * ```
+   *
+   * Timers still run on real time: the periodic sweep fires every `sweepInterval` ms, and what it
+   * deletes is what has expired by this clock. With the default, the rate limits keep their own
+   * clocks (a monotonic one in memory, the database server's on PostgreSQL); with another, they
+   * count windows on it.
+   */
+  clock?: Clock
 }
 
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -120,10 +139,12 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   const { [TEST_KIT]: grant, ...publicOptions } = options as TesseraOptions & { [TEST_KIT]?: TestKitGrant }
   const {
     database: given, databaseUrl, users, migrate = true, routePrefix = '/auth',
-    decoratorName = 'user', authenticateDecorator = 'authenticate', metrics, ...overrides
+    decoratorName = 'user', authenticateDecorator = 'authenticate', metrics, clock = Date.now, ...overrides
   } = publicOptions
   const settings: TesseraSettings = Object.freeze({ ...DEFAULT_SETTINGS, ...overrides })
   const problems = settingsProblems(settings)
+  const badClock = clockProblem(clock)
+  if (badClock !== undefined) problems.push(badClock)
   if (users !== undefined && (typeof users.find !== 'function' || typeof users.idOf !== 'function')) {
     problems.push('users must have find(id) and idOf(user) functions')
   }
@@ -144,7 +165,7 @@ async function tessera (fastify: FastifyInstance, options: TesseraOptions): Prom
   }
   if (database.cacheOffReason !== undefined) fastify.log.warn(`tessera runs without its token cache: ${database.cacheOffReason}`)
 
-  const core = createTessera({ database, settings, log: fastify.log, users, metrics, passwordCost: grant === undefined ? 'standard' : 'test' })
+  const core = createTessera({ database, settings, log: fastify.log, users, metrics, clock, passwordCost: grant === undefined ? 'standard' : 'test' })
   await core.builtinUsers?.warmUp()
 
   fastify.decorate('tessera', core)

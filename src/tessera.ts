@@ -11,6 +11,7 @@ import { TesseraEmitter } from './events.js'
 import type { AppUser } from './index.js'
 import type { MetricsSink } from './metrics/sink.js'
 import type { TesseraSettings } from './settings.js'
+import type { Clock } from './time.js'
 import { TokenFormat } from './tokens/format.js'
 import { TokenService } from './tokens/service.js'
 import { Passwords, type PasswordCost } from './users/builtin/passwords.js'
@@ -35,6 +36,8 @@ export interface Tessera {
   readonly format: TokenFormat
   /** Where tessera's parts report what they do, when metrics are on (`TESSERA_METRICS`). */
   readonly metrics: MetricsSink | undefined
+  /** Where tessera reads the time: the plugin's `clock` option, `Date.now` by default. */
+  readonly clock: Clock
 }
 
 export interface TesseraParts {
@@ -47,25 +50,27 @@ export interface TesseraParts {
   metrics?: MetricsSink | undefined
   /** The built-in store's argon2 cost; `test` only for the test kit, which the plugin checks (src/testing/grant.ts). */
   passwordCost?: PasswordCost
+  /** The current time in ms since the epoch (default `Date.now`; tests inject their own). */
+  clock?: Clock | undefined
 }
 
-export function createTessera ({ database, settings, log, users, metrics, passwordCost }: TesseraParts): Tessera {
+export function createTessera ({ database, settings, log, users, metrics, passwordCost, clock = Date.now }: TesseraParts): Tessera {
   const events = new TesseraEmitter()
   const format = new TokenFormat(settings.tokenPrefix)
-  const activity = new ActivityLog(database.kysely)
+  const activity = new ActivityLog(database.kysely, clock)
   const tokenCache = database.tokenLookup.cacheCounts
   if (users !== undefined) {
-    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, activity, metrics })
+    const tokens = new TokenService<AppUser>({ database, settings, users, format, events, log, activity, metrics, clock })
     metrics?.attach({ events, tokenCache, argon2Queue: undefined })
-    return { settings, events, database, activity, tokens, users, builtinUsers: undefined, format, metrics }
+    return { settings, events, database, activity, tokens, users, builtinUsers: undefined, format, metrics, clock }
   }
   const passwords = new Passwords({
     queueLimit: settings.argon2QueueLimit,
     cost: passwordCost,
     ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
-  const builtinUsers = new BuiltinUsers({ database, passwords, events, log, activity })
-  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, metrics })
+  const builtinUsers = new BuiltinUsers({ database, passwords, events, log, activity, clock })
+  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, metrics, clock })
   builtinUsers.useTokens(tokens)
   metrics?.attach({ events, tokenCache, argon2Queue: passwords })
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.
@@ -78,6 +83,7 @@ export function createTessera ({ database, settings, log, users, metrics, passwo
     users: builtinUsers as unknown as UserStore<AppUser>,
     builtinUsers,
     format,
-    metrics
+    metrics,
+    clock
   }
 }

@@ -35,6 +35,8 @@ describe('the plugin options', () => {
     expect(app.register).type.not.toBeCallableWith(tessera, { databaseUrl: 'sqlite::memory:', registration: 'invite-only' })
     expect(app.register).type.not.toBeCallableWith(tessera, { databaseUrl: 'sqlite::memory:', loginRateLimit: 10 })
     expect(app.register).type.not.toBeCallableWith(tessera, { databaseUrl: 'sqlite::memory:', tokenLimitPolicy: 'evict' })
+    expect(app.register).type.not.toBeCallableWith(tessera, { databaseUrl: 'sqlite::memory:', clock: 'now' })
+    expect(app.register).type.not.toBeCallableWith(tessera, { databaseUrl: 'sqlite::memory:', clock: () => new Date() })
   })
 
   test('an unknown option is refused', () => {
@@ -48,6 +50,8 @@ describe('the plugin options', () => {
     expect<TesseraOptions['tokenLimitPolicy']>().type.toBe<'refuse' | 'evict-oldest' | undefined>()
     expect<TesseraOptions['migrate']>().type.toBe<boolean | undefined>()
     expect<TesseraOptions['users']>().type.toBe<UserStore<TesseraUser> | undefined>()
+    expect<TesseraOptions['clock']>().type.toBe<(() => number) | undefined>()
+    expect(app.register).type.toBeCallableWith(tessera, { databaseUrl: 'sqlite::memory:', clock: Date.now })
   })
 
   test('a user store needs find and idOf', () => {

@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely'
 import type { ActivityRow, Tables } from '../db/schema.js'
 import { normalizeAddress } from '../http/client-address.js'
+import type { Clock } from '../time.js'
 
 export const ACTIVITY_TYPES = [
   'login',
@@ -60,18 +61,21 @@ const USER_AGENT_MAX = 512
 
 export class ActivityLog {
   readonly #db: Kysely<Tables>
+  readonly #clock: Clock
 
-  constructor (db: Kysely<Tables>) {
+  /** `clock`: when an entry is recorded, unless the change gives its own instant (the plugin's `clock` option). */
+  constructor (db: Kysely<Tables>, clock: Clock = Date.now) {
     this.#db = db
+    this.#clock = clock
   }
 
   /** Records an entry inside `trx`, the transaction of the change it records. */
-  async record (trx: Kysely<Tables>, subject: string, type: ActivityType, details: ActivityDetails = {}, at = Date.now()): Promise<void> {
+  async record (trx: Kysely<Tables>, subject: string, type: ActivityType, details: ActivityDetails = {}, at = this.#clock()): Promise<void> {
     await this.recordMany(trx, subject, [{ type, ...details }], at)
   }
 
   /** Records several entries at once (the sessions a login evicted, say). */
-  async recordMany (trx: Kysely<Tables>, subject: string, entries: ReadonlyArray<ActivityDetails & { type: ActivityType }>, at = Date.now()): Promise<void> {
+  async recordMany (trx: Kysely<Tables>, subject: string, entries: ReadonlyArray<ActivityDetails & { type: ActivityType }>, at = this.#clock()): Promise<void> {
     if (entries.length === 0) return
     await trx.insertInto('tessera_activity').values(entries.map((entry) => ({
       subject,

@@ -7,7 +7,8 @@
  * lasts `rate.windowMs`; requests are allowed while the window has counted at most `rate.max`;
  * `retryAfterMs` runs until the window ends. Each counted request is one atomic upsert, which
  * starts a fresh window in place when the stored one has ended. Instants come from the database
- * server's clock, so that instances whose clocks disagree still agree on when a window ends.
+ * server's clock, so that instances whose clocks disagree still agree on when a window ends
+ * (unless the plugin was given a `clock`, a test's: then they are that clock's, sent as parameters).
  *
  * The upsert commits without waiting for its WAL to reach the disk (`synchronous_commit = off`
  * for that one statement): a server crash may forget the last fraction of a second of counts,

@@ -12,11 +12,15 @@
  * they live in the database (see `DatabaseWindowCounter`), so that every instance on it counts
  * against one limit; a database error while counting answers 503, never lets the request through.
  * Client addresses are counted by `addressKey` (an IPv6 client by its /64).
+ *
+ * Each counter keeps its own clock, unless the plugin was given one (`clock`, a test's): then both
+ * count windows on it, so that a test ends a window by moving its clock.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DatabaseUnavailableError } from '../db/errors.js'
 import { ApiError } from '../error-codes.js'
 import type { Rate } from '../settings.js'
+import type { Clock } from '../time.js'
 import { addressKey } from './client-address.js'
 import { DatabaseWindowCounter } from './database-window-counter.js'
 import { FixedWindowCounter, type Hit } from './fixed-window-counter.js'
@@ -56,7 +60,8 @@ const sweepEvery = (rate: Rate): number => Math.min(Math.max(rate.windowMs, 1000
  */
 export function limitBy (scope: FastifyInstance, { name, rate, what, key }: Limit): LimitHook {
   if (rate === null) return unlimited
-  const count = scope.tessera.database.dialect === 'postgres' ? inDatabase(scope, name, rate) : inMemory(scope, what, rate)
+  const clock = injectedClock(scope)
+  const count = scope.tessera.database.dialect === 'postgres' ? inDatabase(scope, name, rate, clock) : inMemory(scope, what, rate, clock)
   const { metrics } = scope.tessera
   return async (request, reply) => {
     const { allowed, retryAfterMs } = await count(request, key(request))
@@ -70,15 +75,26 @@ export function limitBy (scope: FastifyInstance, { name, rate, what, key }: Limi
 
 type Count = (request: FastifyRequest, key: string) => Hit | Promise<Hit>
 
+/**
+ * The plugin's `clock`, when it is not the default `Date.now`; `undefined` leaves the counters
+ * their own clocks: a monotonic one in memory (a wall clock set back must not stretch a window), the
+ * database server's in the database (instances whose clocks disagree must agree on a window's end).
+ */
+function injectedClock (scope: FastifyInstance): Clock | undefined {
+  const { clock } = scope.tessera
+  return clock === Date.now ? undefined : clock
+}
+
 /** This process's own counter, which warns (once a window) when it is full. */
-function inMemory (scope: FastifyInstance, what: string, rate: Rate): Count {
+function inMemory (scope: FastifyInstance, what: string, rate: Rate, clock: Clock | undefined): Count {
   const { rateLimitMaxKeys } = scope.tessera.settings
-  const counter = new FixedWindowCounter(rate, { maxKeys: rateLimitMaxKeys })
+  const now = clock ?? (() => performance.now())
+  const counter = new FixedWindowCounter(rate, { maxKeys: rateLimitMaxKeys, now })
   let warnedFullAt = -Infinity
   return (request, key) => {
     const hit = counter.hit(key)
-    if (hit.full && performance.now() - warnedFullAt >= rate.windowMs) {
-      warnedFullAt = performance.now()
+    if (hit.full && now() - warnedFullAt >= rate.windowMs) {
+      warnedFullAt = now()
       request.log.warn({ limit: what, maxKeys: rateLimitMaxKeys },
         'rate limit counter full: refusing new clients until the oldest window ends')
     }
@@ -90,8 +106,8 @@ function inMemory (scope: FastifyInstance, what: string, rate: Rate): Count {
  * The counter every instance on the database shares, swept by a timer of this instance's. Fails
  * closed: a request that cannot be counted is answered 503 (the database's usual outage answer).
  */
-function inDatabase (scope: FastifyInstance, name: string, rate: Rate): Count {
-  const counter = new DatabaseWindowCounter(scope.tessera.database.kysely, rate, { name })
+function inDatabase (scope: FastifyInstance, name: string, rate: Rate, clock: Clock | undefined): Count {
+  const counter = new DatabaseWindowCounter(scope.tessera.database.kysely, rate, { name, now: clock })
   const timer = setInterval(() => {
     counter.sweep().then(
       (deleted) => { if (deleted > 0) scope.log.debug({ limit: name, deleted }, 'swept ended rate limit windows') },

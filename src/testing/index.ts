@@ -40,6 +40,12 @@ export interface TestServerOptions {
   settings?: Partial<TesseraSettings>
   /** Fastify's `logger` option (default `false`: silent). */
   logger?: FastifyServerOptions['logger']
+  /**
+   * The service's clock: the current time in whole ms since the epoch (default `Date.now`). A test
+   * that moves its own clock forward sees tokens expire, sliding expiries move and rate-limit
+   * windows end at once, instead of waiting for them.
+   */
+  clock?: () => number
 }
 
 export interface NewTestUser {
@@ -103,7 +109,7 @@ export async function startTestServer (options: TestServerOptions = {}): Promise
   const config = { ...base, settings: { ...base.settings, ...rateLimits, ...options.settings } }
   // No token cache: it watches a database file's WAL index, which an in-memory database has not.
   const grant = await grantFor(openDatabase('sqlite::memory:', { tokenCacheSize: 0 }))
-  const app = await buildAppWith(config, { logger: options.logger ?? false }, grant)
+  const app = await buildAppWith(config, { logger: options.logger ?? false, clock: options.clock }, grant)
   let url: string
   try {
     url = await app.listen({ port: 0, host: '127.0.0.1' })

@@ -18,7 +18,7 @@ import { deviceProblem } from '../http/schemas.js'
 import { emitSafely, type TesseraEmitter, type TesseraEventName, type TesseraEvents } from '../events.js'
 import type { MetricsSink } from '../metrics/sink.js'
 import type { TesseraSettings } from '../settings.js'
-import { toIso } from '../time.js'
+import { toIso, type Clock } from '../time.js'
 import type { UserStore } from '../users/store.js'
 import { AuthenticationError, isRevocationReason, type RevocationReason } from './failures.js'
 import { TOKEN_FORMAT_VERSION, digestBytes, tokenDigest, type TokenFormat } from './format.js'
@@ -138,6 +138,8 @@ export interface TokenServiceDeps<User> {
   activity: ActivityLog
   /** Where a failed background write is reported, when metrics are on. */
   metrics?: MetricsSink | undefined
+  /** What "now" is for issuing, expiry, sliding, tombstones and sweeps (default `Date.now`; the plugin's `clock` option). */
+  clock?: Clock | undefined
   /**
    * Whether the user found for a cached token may be kept with it. True only for a store whose
    * users live in tessera's own database (the built-in one): the token cache empties on every
@@ -156,6 +158,7 @@ export class TokenService<User> {
   readonly #log: FastifyBaseLogger
   readonly #activity: ActivityLog
   readonly #metrics: MetricsSink | undefined
+  readonly #clock: Clock
   /** Users found for cached token records; they go when the record leaves the cache. */
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
 
@@ -169,6 +172,7 @@ export class TokenService<User> {
     this.#log = deps.log
     this.#activity = deps.activity
     this.#metrics = deps.metrics
+    this.#clock = deps.clock ?? Date.now
     this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
   }
 
@@ -197,7 +201,7 @@ export class TokenService<User> {
   async issueWithin (trx: Transaction, user: User, options: IssueOptions): Promise<{ issued: IssuedToken, announce: () => void }> {
     const subject = this.#users.idOf(user)
     if (typeof subject !== 'string' || subject === '') throw new TypeError('users.idOf(user) must return a non-empty string')
-    const { evicted, ...issued } = await this.#issueIn(trx as Kysely<Tables>, subject, options, Date.now())
+    const { evicted, ...issued } = await this.#issueIn(trx as Kysely<Tables>, subject, options, this.#clock())
     const announce = (): void => {
       for (const tokenId of evicted) this.#emit('sessionRevoked', { subject, tokenId, reason: 'evicted' })
       this.#emit('login', { user: user as AppUser, subject, tokenId: issued.tokenId, device: options.device })
@@ -280,7 +284,7 @@ export class TokenService<User> {
     const record = await this.#database.tokenLookup.find(digest)
     if (record === undefined) throw await this.#whyNotLive(digest)
 
-    const now = Date.now()
+    const now = this.#clock()
     if (record.expiresAt !== null && record.expiresAt <= now) {
       await this.#expire(record)
       throw new AuthenticationError('expired')
@@ -306,7 +310,7 @@ export class TokenService<User> {
 
   /** The refusal of a token that is not live: revoked or expired (within the memory), else unknown. */
   async #whyNotLive (digest: string): Promise<AuthenticationError> {
-    const reason = await this.#database.tokenLookup.findTombstone(digest, Date.now() - this.#settings.revocationMemory)
+    const reason = await this.#database.tokenLookup.findTombstone(digest, this.#clock() - this.#settings.revocationMemory)
     if (reason === 'expired') return new AuthenticationError('expired')
     return isRevocationReason(reason) ? new AuthenticationError('revoked', reason) : new AuthenticationError('unknown')
   }
@@ -413,7 +417,7 @@ export class TokenService<User> {
   async list (subject: string): Promise<Session[]> {
     // The uses of this turn (the listing request's own among them) are shown as made.
     await this.#database.tokenLookup.flushUses()
-    const rows = await tokens.listLiveTokens(this.#db, subject, Date.now())
+    const rows = await tokens.listLiveTokens(this.#db, subject, this.#clock())
     return rows.map(sessionOf)
   }
 
@@ -433,7 +437,7 @@ export class TokenService<User> {
     // The uses of this turn are written first, so that the session comes back as they left it.
     await this.#database.tokenLookup.flushUses()
     const row = await this.#write(options, async (trx) => {
-      const renamed = await tokens.renameToken(trx, tokenId, device, { subject: options.subject, now: Date.now() })
+      const renamed = await tokens.renameToken(trx, tokenId, device, { subject: options.subject, now: this.#clock() })
       if (renamed !== undefined) await this.#record(trx, renamed.subject, 'session_renamed', options, { tokenId, device })
       return renamed
     })
@@ -473,7 +477,7 @@ export class TokenService<User> {
   }
 
   /** The tombstones of a write made `now` for `reason`. */
-  #ending (reason: EndReason, now = Date.now()): Ending {
+  #ending (reason: EndReason, now = this.#clock()): Ending {
     return { reason, now, memoryMs: this.#settings.revocationMemory }
   }
 

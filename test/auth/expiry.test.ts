@@ -1,14 +1,16 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { AUTH_FAILURES } from '../../src/tokens/failures.js'
 import { buildTestApp, me, register } from '../helpers/app.js'
+import { testClock } from '../helpers/clock.js'
 
 t.test('a token dies at its expiry; presenting it then deletes it, and it stays TOKEN_EXPIRED', async (t) => {
-  const { app } = await buildTestApp(t, { tokenTtl: 1000 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { tokenTtl: 3_600_000, clock: clock.now })
   const { token, tokenId, expiry } = await register(app)
-  t.ok(expiry !== null && Date.parse(expiry) - Date.now() <= 1000, 'expiry is the TTL from now')
-  t.equal((await me(app, token)).statusCode, 200)
-  await sleep(1100)
+  t.equal(expiry, new Date(clock.now() + 3_600_000).toISOString(), 'expiry is the TTL from now')
+  clock.advance(3_599_999)
+  t.equal((await me(app, token)).statusCode, 200, 'alive until its expiry')
+  clock.advance(1)
   const response = await me(app, token)
   t.equal(response.statusCode, 401)
   t.same(response.json(), { statusCode: 401, error: 'Unauthorized', message: AUTH_FAILURES.expired, code: 'TOKEN_EXPIRED' })

@@ -4,15 +4,23 @@ import { run } from '../../src/cli/index.js'
 import type { Io } from '../../src/cli/io.js'
 import { toTesseraUser } from '../../src/users/builtin/user.js'
 import { findUserByUsername } from '../../src/users/builtin/repository.js'
-import { buildTestApp, me, register } from '../helpers/app.js'
+import { buildTestApp, me, register, type TestApp, type TestContext } from '../helpers/app.js'
 import { cliFor } from '../helpers/cli.js'
+import { testClock } from '../helpers/clock.js'
 import type { FastifyInstance } from 'fastify'
 
-/** Gives `username` `count` tokens that have already expired. */
+/**
+ * An app whose clock runs an hour behind the real one, which the CLI reads: what it issues with a
+ * lifetime of a minute has expired for the CLI already, without waiting for that.
+ */
+async function behindTheCli (t: TestContext): Promise<TestApp> {
+  return await buildTestApp(t, { clock: testClock(Date.now() - 3_600_000).now })
+}
+
+/** Gives `username` `count` tokens that have expired by the CLI's clock (the app's must be `behindTheCli`). */
 async function expiredTokens (app: FastifyInstance, username: string, count: number): Promise<void> {
   const row = await findUserByUsername(app.tessera.database.kysely, username)
-  for (let i = 0; i < count; i++) await app.tessera.tokens.issue(toTesseraUser(row!), { device: `old ${i}`, ttl: 1 })
-  await new Promise((resolve) => setTimeout(resolve, 5))
+  for (let i = 0; i < count; i++) await app.tessera.tokens.issue(toTesseraUser(row!), { device: `old ${i}`, ttl: 60_000 })
 }
 
 async function countTokens (app: FastifyInstance): Promise<number> {
@@ -22,7 +30,7 @@ async function countTokens (app: FastifyInstance): Promise<number> {
 }
 
 t.test('purge deletes every expired token, in batches, reports how many, and keeps the live ones', async (t) => {
-  const { app, config } = await buildTestApp(t)
+  const { app, config } = await behindTheCli(t)
   const cli = cliFor(config.databaseUrl)
   const alive = await register(app, 'alice')
   await expiredTokens(app, 'alice', 7)
@@ -52,7 +60,7 @@ function fakeIo (env: Record<string, string>, tty: boolean): { io: Io, stdout: (
 }
 
 t.test('on a terminal, purge shows its progress batch by batch on stderr, then clears it', async (t) => {
-  const { app, config } = await buildTestApp(t)
+  const { app, config } = await behindTheCli(t)
   await register(app, 'bob')
   await expiredTokens(app, 'bob', 5)
   const { io, stdout, stderr } = fakeIo({ DATABASE_URL: config.databaseUrl }, true)

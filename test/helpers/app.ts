@@ -51,9 +51,12 @@ export function freshDatabaseUrl (t: TestContext): { url: string, sqlitePath: st
   return { url: `sqlite:${sqlitePath}`, sqlitePath }
 }
 
+/** Settings of a test app, and the plugin's `clock` (a `testClock()`'s `now`) for a test that moves time itself. */
+export type TestSettings = Partial<TesseraSettings> & { clock?: () => number }
+
 export async function buildTestApp (
   t: TestContext,
-  settings: Partial<TesseraSettings> = {},
+  { clock, ...settings }: TestSettings = {},
   env: Record<string, string> = {}
 ): Promise<TestApp> {
   // A test that passes its own DATABASE_URL (several apps on one database) gets no fresh one.
@@ -62,7 +65,7 @@ export async function buildTestApp (
     : { url: env.DATABASE_URL, sqlitePath: env.DATABASE_URL.startsWith('sqlite:') ? env.DATABASE_URL.slice('sqlite:'.length) : undefined }
   const base = loadConfig({ DATABASE_URL: url, TESSERA_LOGIN_RATE_LIMIT: 'off', TESSERA_TOKEN_RATE_LIMIT: 'off', TESSERA_SWEEP_INTERVAL: 'none', ...env })
   const config: Config = { ...base, settings: { ...base.settings, ...settings } }
-  const app = await buildApp(config, { logger: false })
+  const app = await buildApp(config, { logger: false, clock })
   t.teardown(() => app.close())
   return { app, config, sqlitePath }
 }

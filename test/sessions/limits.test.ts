@@ -1,5 +1,6 @@
 import t from 'tap'
 import { PASSWORD, auth, buildTestApp, login, me, register, uniqueName } from '../helpers/app.js'
+import { testClock } from '../helpers/clock.js'
 
 t.test('limit 3: the registration token counts, a 4th login is 403, a logout frees a slot', async (t) => {
   const { app } = await buildTestApp(t, { tokenLimitPerUser: 3 })
@@ -30,11 +31,12 @@ t.test('twenty simultaneous logins with a limit of 3 leave at most 3 tokens', as
 })
 
 t.test('evict-oldest: the least recently used session makes room', async (t) => {
-  const { app } = await buildTestApp(t, { tokenLimitPerUser: 2, tokenLimitPolicy: 'evict-oldest', minRefreshInterval: 1 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { tokenLimitPerUser: 2, tokenLimitPolicy: 'evict-oldest', minRefreshInterval: 1, clock: clock.now })
   const username = uniqueName()
   const a = await register(app, username)
   const b = await login(app, username)
-  await new Promise((resolve) => setTimeout(resolve, 5))
+  clock.advance(5)
   t.equal((await me(app, a.token)).statusCode, 200, 'a is now more recently used than b')
   const evicted: string[] = []
   app.tessera.events.on('sessionRevoked', ({ tokenId, reason }) => { if (reason === 'evicted') evicted.push(tokenId) })
@@ -51,11 +53,12 @@ t.test('evict-oldest: the least recently used session makes room', async (t) => 
 })
 
 t.test('expired tokens do not count against the limit', async (t) => {
-  // Long enough that the refused login (an argon2 verification, slow on a loaded machine) comes first.
-  const { app } = await buildTestApp(t, { tokenLimitPerUser: 1, tokenTtl: 1500 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { tokenLimitPerUser: 1, tokenTtl: 60_000, clock: clock.now })
   const username = uniqueName()
   await register(app, username)
+  clock.advance(59_999)
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD } })).statusCode, 403)
-  await new Promise((resolve) => setTimeout(resolve, 1600))
+  clock.advance(1)
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD } })).statusCode, 200)
 })

@@ -2,10 +2,10 @@
  * `GET /auth/me` also shows the session of the token making the request, so that an app learns
  * its own session id and its slid expiry in one call.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { auth, buildTestApp, login, me, register } from '../helpers/app.js'
+import { testClock } from '../helpers/clock.js'
 
 interface MeSession { id: string, device: string, createdAt: string, expiry: string | null, lastUsedAt: string | null, scopes: string[] }
 
@@ -37,22 +37,24 @@ t.test("the session is the request's own token, the user is unchanged", async (t
 })
 
 t.test('with auto-refresh, the expiry shown is the one this request slid to, as stored', async (t) => {
-  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 60_000, minRefreshInterval: 500 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 60_000, minRefreshInterval: 500, clock: clock.now })
   const { token, tokenId, expiry } = await register(app)
-  await sleep(50)
-  const before = Date.now()
+  clock.advance(50)
   const first = (await me(app, token)).json<{ session: MeSession }>().session
   t.ok(Date.parse(first.expiry!) > Date.parse(expiry!), 'slid past the expiry it was issued with')
-  t.ok(Date.parse(first.expiry!) >= before + 60_000, 'to now + the TTL')
+  t.equal(Date.parse(first.expiry!), clock.now() + 60_000, 'to now + the TTL')
+  t.equal(Date.parse(first.lastUsedAt!), clock.now(), 'used now')
   const stored = await storedToken(app, tokenId)
   t.equal(Date.parse(first.expiry!), stored.expires_at, 'exactly the expiry written')
   t.equal(Date.parse(first.lastUsedAt!), stored.last_used_at, 'and the use written')
+  clock.advance(499)
   const again = (await me(app, token)).json<{ session: MeSession }>().session
   t.same(again, first, 'within the refresh interval nothing moves')
 
-  await sleep(550)
+  clock.advance(1)
   const later = (await me(app, token)).json<{ session: MeSession }>().session
-  t.ok(Date.parse(later.expiry!) > Date.parse(first.expiry!), 'the next due use slides it again')
+  t.equal(Date.parse(later.expiry!), clock.now() + 60_000, 'the next due use slides it again')
   t.equal(Date.parse(later.expiry!), (await storedToken(app, tokenId)).expires_at)
 })
 

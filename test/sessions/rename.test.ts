@@ -3,6 +3,7 @@
  */
 import t from 'tap'
 import { auth, buildTestApp, login, me, register, uniqueName } from '../helpers/app.js'
+import { testClock } from '../helpers/clock.js'
 
 t.test('the owner renames a session: 200 with the session, as GET /auth/tokens shows it', async (t) => {
   const { app } = await buildTestApp(t)
@@ -54,10 +55,11 @@ t.test("another user's session, or an unknown one, is 404, and stays as it was",
 })
 
 t.test('an expired session is not renamed', async (t) => {
-  const { app } = await buildTestApp(t)
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { clock: clock.now })
   const { user, token } = await register(app)
-  const expired = await app.tessera.tokens.issue(user, { device: 'old', ttl: 1 })
-  await new Promise((resolve) => setTimeout(resolve, 5))
+  const expired = await app.tessera.tokens.issue(user, { device: 'old', ttl: 60_000 })
+  clock.advance(60_000)
   const response = await app.inject({ method: 'PATCH', url: `/auth/tokens/${expired.tokenId}`, headers: auth(token), payload: { device: 'new' } })
   t.equal(response.statusCode, 404)
   t.equal(await app.tessera.tokens.rename(expired.tokenId, 'new'), undefined, 'tokens.rename too')

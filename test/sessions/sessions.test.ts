@@ -1,5 +1,6 @@
 import t from 'tap'
 import { PASSWORD, auth, buildTestApp, login, me, register, uniqueName } from '../helpers/app.js'
+import { testClock } from '../helpers/clock.js'
 
 interface SessionView { id: string, device: string, createdAt: string, expiry: string | null, lastUsedAt: string | null, current: boolean }
 
@@ -120,7 +121,8 @@ t.test('POST /auth/password changes the password and keeps only the current toke
 })
 
 t.test('lastUsedAt is written at most once per refresh interval', async (t) => {
-  const { app } = await buildTestApp(t, { minRefreshInterval: 60_000 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { minRefreshInterval: 60_000, clock: clock.now })
   const { token, tokenId } = await register(app)
   // Uses are written after the request is answered, with the other uses of its turn: wait for that
   // write (on PostgreSQL it is a query of its own, answered some time after the turn ends).
@@ -132,10 +134,13 @@ t.test('lastUsedAt is written at most once per refresh interval', async (t) => {
   t.equal(await lastUsed(), null)
   await me(app, token)
   const first = await lastUsed()
-  t.type(first, 'number')
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(first, clock.now())
+  clock.advance(59_999)
   for (let i = 0; i < 5; i++) await me(app, token)
   t.equal(await lastUsed(), first, 'not rewritten within the interval')
+  clock.advance(1)
+  await me(app, token)
+  t.equal(await lastUsed(), clock.now(), 'rewritten by the first use after it')
 })
 
 t.test('a custom token prefix', async (t) => {

@@ -1,72 +1,91 @@
-import { setTimeout as sleep } from 'node:timers/promises'
+/**
+ * Sliding expiry (`autoRefresh`), on a clock the test moves: seconds of a token's life pass at
+ * once, and every instant is exact.
+ */
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildTestApp, me, register } from '../helpers/app.js'
+import { testClock } from '../helpers/clock.js'
 
-const sliding = { autoRefresh: true, tokenTtl: 3000, minRefreshInterval: 1000 }
+const MINUTE = 60_000
+const sliding = { autoRefresh: true, tokenTtl: 3 * MINUTE, minRefreshInterval: MINUTE }
 
-t.test('a token used every second with TTL 3 s lives past 6 s', async (t) => {
-  const { app } = await buildTestApp(t, sliding)
+/** A use of the token, written before the test goes on (uses are written after their turn; on PostgreSQL by a query of their own). */
+async function use (app: FastifyInstance, token: string): Promise<number> {
+  const { statusCode } = await me(app, token)
+  await app.tessera.database.tokenLookup.flushUses()
+  return statusCode
+}
+
+const iso = (epochMs: number): string => new Date(epochMs).toISOString()
+
+t.test('a token used every minute with TTL 3 min lives past 6 min', async (t) => {
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { ...sliding, clock: clock.now })
   const { token } = await register(app)
-  const start = Date.now()
-  while (Date.now() - start < 7000) {
-    t.equal((await me(app, token)).statusCode, 200, `alive at ${Date.now() - start} ms`)
-    await sleep(1000)
+  for (let minutes = 0; minutes < 7; minutes++) {
+    const response = await me(app, token)
+    t.equal(response.statusCode, 200, `alive at ${minutes} min`)
+    t.equal(response.json().session.expiry, iso(clock.now() + 3 * MINUTE), `slid to ${minutes + 3} min`)
+    await app.tessera.database.tokenLookup.flushUses()
+    clock.advance(MINUTE)
   }
 })
 
 t.test('left unused, it dies after its TTL', async (t) => {
-  const { app } = await buildTestApp(t, sliding)
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { ...sliding, clock: clock.now })
   const { token } = await register(app)
-  await sleep(3300)
+  clock.advance(3 * MINUTE)
   t.equal((await me(app, token)).statusCode, 401)
 })
 
-t.test('with a max TTL of 5 s it dies by 7 s however often it is used', async (t) => {
-  const { app } = await buildTestApp(t, { ...sliding, autoRefreshMaxTtl: 5000 })
+t.test('with a max TTL of 5 min it dies by 7 min however often it is used', async (t) => {
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { ...sliding, autoRefreshMaxTtl: 5 * MINUTE, clock: clock.now })
   const { token, expiry } = await register(app)
-  const start = Date.now()
-  t.ok(Date.parse(expiry!) - start <= 3000)
+  t.equal(expiry, iso(clock.now() + 3 * MINUTE), 'issued for its TTL, under the cap')
   let diedAt: number | undefined
-  while (Date.now() - start < 7000) {
-    if ((await me(app, token)).statusCode === 401) {
-      diedAt = Date.now() - start
+  for (let elapsed = 0; elapsed < 7 * MINUTE; elapsed += MINUTE / 2) {
+    if (await use(app, token) === 401) {
+      diedAt = elapsed
       break
     }
-    await sleep(500)
+    clock.advance(MINUTE / 2)
   }
-  t.ok(diedAt !== undefined && diedAt >= 4500 && diedAt <= 7000, `died at ${diedAt} ms`)
+  t.equal(diedAt, 5 * MINUTE, 'it died at its cap, 5 min after its creation, having slid until then')
 })
 
 t.test('without auto-refresh, use does not move the expiry', async (t) => {
-  const { app } = await buildTestApp(t, { tokenTtl: 1500, minRefreshInterval: 100 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { tokenTtl: 3 * MINUTE, minRefreshInterval: MINUTE, clock: clock.now })
   const { token, tokenId, expiry } = await register(app)
-  await sleep(200)
-  await me(app, token)
-  const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select('expires_at').where('id', '=', tokenId).executeTakeFirstOrThrow()
-  t.equal(row.expires_at, Date.parse(expiry!))
+  clock.advance(2 * MINUTE)
+  t.equal(await use(app, token), 200)
+  const row = await app.tessera.database.kysely.selectFrom('tessera_tokens').select(['expires_at', 'last_used_at']).where('id', '=', tokenId).executeTakeFirstOrThrow()
+  t.equal(Number(row.last_used_at), clock.now(), 'the use was written')
+  t.equal(Number(row.expires_at), Date.parse(expiry!), 'and the expiry left as issued')
 })
 
 t.test('a sliding token slides by its own lifetime, not the configured one (audit item 11)', async (t) => {
-  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 10 * 3_600_000, minRefreshInterval: 100 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 10 * 3_600_000, minRefreshInterval: MINUTE, clock: clock.now })
   const { user } = await register(app)
   const short = await app.tessera.tokens.issue(user, { device: 'ci', ttl: 120_000 })
   const long = await app.tessera.tokens.issue(user, { device: 'laptop', ttl: 30 * 86_400_000 })
-  t.ok(Date.parse(long.expiry!) - Date.now() > 29 * 86_400_000, 'a 30-day token is not cut to the configured 10 h')
-  await sleep(150)
-  for (const issued of [short, long]) t.equal((await me(app, issued.token)).statusCode, 200)
-  await new Promise((resolve) => setImmediate(resolve)) // uses are written at the end of their turn
+  t.equal(long.expiry, iso(clock.now() + 30 * 86_400_000), 'a 30-day token is not cut to the configured 10 h')
+  clock.advance(MINUTE)
+  for (const issued of [short, long]) t.equal(await use(app, issued.token), 200)
   const expiryOf = async (id: string) => Number((await app.tessera.database.kysely.selectFrom('tessera_tokens')
     .select('expires_at').where('id', '=', id).executeTakeFirstOrThrow()).expires_at)
-  const now = Date.now()
-  const shortLeft = await expiryOf(short.tokenId) - now
-  const longLeft = await expiryOf(long.tokenId) - now
-  t.ok(shortLeft > 100_000 && shortLeft <= 120_000, `the 2-minute token slid by 2 minutes (${shortLeft} ms left), not by 10 h`)
-  t.ok(longLeft > 29 * 86_400_000, `the 30-day token slid by 30 days (${longLeft} ms left)`)
+  t.equal(await expiryOf(short.tokenId) - clock.now(), 120_000, 'the 2-minute token slid by 2 minutes, not by 10 h')
+  t.equal(await expiryOf(long.tokenId) - clock.now(), 30 * 86_400_000, 'the 30-day token slid by 30 days')
 })
 
 t.test('a sliding cap also bounds a token asked never to expire', async (t) => {
-  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 60_000, autoRefreshMaxTtl: 86_400_000 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { autoRefresh: true, tokenTtl: 60_000, autoRefreshMaxTtl: 86_400_000, clock: clock.now })
   const { user } = await register(app)
   const { expiry } = await app.tessera.tokens.issue(user, { device: 'ci', ttl: null })
-  t.ok(expiry !== null && Date.parse(expiry) - Date.now() <= 86_400_000, `expires by the cap: ${expiry}`)
+  t.equal(expiry, iso(clock.now() + 86_400_000), 'expires by the cap')
 })

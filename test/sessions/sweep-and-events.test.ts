@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { TesseraEvents } from '../../src/events.js'
 import { PASSWORD, auth, buildTestApp, login, me, register, uniqueName } from '../helpers/app.js'
+import { testClock } from '../helpers/clock.js'
 
 t.test('the sweep deletes every expired token in bounded batches and nothing else', async (t) => {
   const { app } = await buildTestApp(t)
@@ -28,17 +29,20 @@ t.test('the sweep deletes every expired token in bounded batches and nothing els
 })
 
 t.test('the periodic sweep runs when an interval is set', async (t) => {
-  const { app } = await buildTestApp(t, { tokenTtl: 50, sweepInterval: 100 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { tokenTtl: 3_600_000, sweepInterval: 100, clock: clock.now })
   const { tokenId } = await register(app)
   const stored = async (): Promise<boolean> =>
     (await app.tessera.database.kysely.selectFrom('tessera_tokens').select('id').where('id', '=', tokenId).executeTakeFirst()) !== undefined
-  // Expired after 50 ms, swept at the next tick of the 100 ms timer: waited for, up to 5 s.
+  clock.advance(3_600_000)
+  // Expired by the clock, swept at the next tick of the 100 ms timer, which runs on real time: waited for, up to 5 s.
   for (const deadline = Date.now() + 5000; await stored() && Date.now() < deadline;) await sleep(20)
   t.equal(await stored(), false, 'swept without being presented')
 })
 
 t.test('events: login, logout, logout-all, logout-others, expiry, revocation, password change', async (t) => {
-  const { app } = await buildTestApp(t, { tokenTtl: 2000 })
+  const clock = testClock()
+  const { app } = await buildTestApp(t, { tokenTtl: 3_600_000, clock: clock.now })
   const seen: Array<[keyof TesseraEvents, unknown]> = []
   for (const name of ['userCreated', 'login', 'logout', 'logoutAll', 'logoutOthers', 'sessionRevoked', 'tokenExpired', 'passwordChanged'] as const) {
     app.tessera.events.on(name, (payload: unknown) => seen.push([name, payload]))
@@ -71,7 +75,7 @@ t.test('events: login, logout, logout-all, logout-others, expiry, revocation, pa
     ['logoutAll', { subject, revoked: 1 }]
   ])
   const d = await login(app, username, 'another long password')
-  await sleep(2100)
+  clock.advance(3_600_000)
   await me(app, d.token)
   t.same(seen.splice(1), [['tokenExpired', { subject, tokenId: d.tokenId }]])
 })

@@ -145,6 +145,25 @@ t.test('settings pass through to the service, and win over rateLimits', async (t
   await t.rejects(startTestServer({ settings: { tokenTtl: -1 } }), /tokenTtl/, 'settings are checked as the plugin checks them')
 })
 
+t.test("a clock of the test's own: tokens expire and rate-limit windows end when it moves, without a wait", async (t) => {
+  let now = Date.parse('2031-05-01T12:00:00.000Z')
+  const kit = await kitFor(t, { clock: () => now, settings: { loginRateLimit: { max: 1, windowMs: 60_000 } } })
+  await kit.createUser({ username: 'fay', password: 'correct horse battery' })
+  const { token, expiry } = await kit.tokenFor('fay', { ttl: '1h' })
+  t.equal(expiry, '2031-05-01T13:00:00.000Z', 'an hour from the clock')
+  t.equal((await call(kit, 'GET', '/auth/me', { token })).status, 200)
+  now += 3_600_000
+  const expired = await call(kit, 'GET', '/auth/me', { token })
+  t.equal(expired.status, 401)
+  t.match(await expired.json(), { code: 'TOKEN_EXPIRED' })
+
+  const login = async (): Promise<number> => (await call(kit, 'POST', '/auth/login', { body: { username: 'fay', password: 'wrong password' } })).status
+  t.same([await login(), await login()], [401, 429], 'one attempt a minute')
+  now += 60_000
+  t.equal(await login(), 401, 'a minute later by the clock, the next attempt is let through')
+  await t.rejects(startTestServer({ clock: 'now' as unknown as () => number }), /clock must be a function/, 'a bad clock is refused at start')
+})
+
 t.test('close stops the service and can be called twice', async (t) => {
   const kit = await startTestServer()
   await kit.createUser({ username: 'erin' })

@@ -12,6 +12,7 @@ import type { Transact } from '../../db/group-commit.js'
 import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
 import { batchPerTurn } from '../../db/turn-batch.js'
 import { emitSafely, type TesseraEmitter } from '../../events.js'
+import type { Clock } from '../../time.js'
 import type { ClientContext, IssueOptions, IssuedToken, TokenService } from '../../tokens/service.js'
 import { AuthenticationError } from '../../tokens/failures.js'
 import type { UserStore } from '../store.js'
@@ -51,6 +52,8 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   readonly #passwords: Passwords
   readonly #events: TesseraEmitter
   readonly #log: FastifyBaseLogger
+  /** When users are created, log in and are deactivated. */
+  readonly #clock: Clock
   readonly #findQuery: string
   readonly #findBatched?: (id: number) => Promise<TesseraUser | undefined>
   /** The hash each user returned by `verifyCredentials` was verified against, for `logIn` to check again. */
@@ -58,8 +61,9 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   /** Set once the token service exists: the two need each other. */
   #tokens?: TokenService<TesseraUser>
 
-  constructor (deps: { database: Database, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger, activity: ActivityLog }) {
+  constructor (deps: { database: Database, passwords: Passwords, events: TesseraEmitter, log: FastifyBaseLogger, activity: ActivityLog, clock?: Clock | undefined }) {
     this.#db = deps.database.kysely
+    this.#clock = deps.clock ?? Date.now
     this.#activity = deps.activity
     this.#transact = deps.database.transact
     const namedQuery = deps.database.namedQuery
@@ -149,7 +153,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   async logIn (user: TesseraUser, options: IssueOptions): Promise<IssuedToken> {
     const verifiedHash = this.#verifiedHashes.get(user)
     const { issued, announce } = await this.#transact(async (trx) => {
-      await users.recordLogin(trx, user.id, Date.now())
+      await users.recordLogin(trx, user.id, this.#clock())
       const row = await users.findUserById(trx, user.id)
       if (row !== undefined && row.deactivated_at !== null) throw new AuthenticationError('inactive')
       if (row === undefined || (verifiedHash !== undefined && row.password_hash !== verifiedHash)) throw new CredentialsChangedError()
@@ -238,7 +242,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
    */
   async deactivate (id: number): Promise<boolean> {
     return await this.#transact(async (trx) => {
-      const changed = await users.deactivateUser(trx, id, Date.now())
+      const changed = await users.deactivateUser(trx, id, this.#clock())
       if (changed) await this.#activity.record(trx, String(id), 'user_deactivated')
       // Also when it was deactivated already: a token left from before (an older release kept them) goes too.
       await this.#tokenService.deleteAllWithin(trx, String(id), { reason: 'user_deactivated' })
@@ -287,7 +291,7 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
       username_key: users.usernameKey(input.username),
       email: input.email ?? null,
       password_hash: await this.#passwords.hash(input.password),
-      created_at: Date.now(),
+      created_at: this.#clock(),
       deactivated_at: null,
       last_login_at: null
     }
