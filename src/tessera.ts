@@ -65,7 +65,9 @@ export function createTessera ({ database, settings, log, users, metrics, passwo
     ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
   const builtinUsers = new BuiltinUsers({ database, passwords, events, log, activity })
-  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, metrics })
+  const tokens = new TokenService<TesseraUser>({
+    database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, userJoin: builtinUsers.tokenJoin, metrics
+  })
   builtinUsers.useTokens(tokens)
   metrics?.attach({ events, tokenCache, argon2Queue: passwords })
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.

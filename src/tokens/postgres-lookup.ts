@@ -9,10 +9,17 @@
  * committed anywhere — by this instance, another one, the CLI — before a client sent its request
  * is always seen by that request.
  *
+ * With a user store whose users live in this database (the built-in one), the same query reads
+ * each token's user too (`findWithUser`, the store's `UserJoin`): a turn then costs one round trip,
+ * where asking the store after the tokens would make it two.
+ *
+ * Rows come back as arrays and are read by position (`recordOf`): one object of a fixed shape per
+ * request, nothing built per column name.
+ *
  * Named statements need a session that stays on one server connection: behind a transaction-
  * pooling proxy (PgBouncer before 1.21 without `max_prepared_statements`) they fail.
  */
-import type { PendingUse, TokenLookup, TokenRecord } from './lookup.js'
+import type { PendingUse, RecordWithUser, TokenLookup, TokenRecord, UserJoin } from './lookup.js'
 import { batchPerTurn } from '../db/turn-batch.js'
 import { digestBytes } from './format.js'
 
@@ -35,6 +42,26 @@ const TOUCH_STATEMENT = {
 }
 
 /**
+ * The token's columns, in `TokenRecord`'s order (`recordOf` reads them by position), then its
+ * digest, which matches a row to its lookups.
+ */
+const TOKEN_COLUMNS = 't.id, t.subject, t.created_at, t.expires_at, t.last_used_at, t.ttl_ms, t.device, t.scopes, t.digest'
+const DIGEST_AT = 8
+/** Where a join's user columns begin. */
+const USER_AT = 9
+
+/** The lookup of a turn's digests (`$1`), with a join's user after the token when there is one. */
+export function lookupStatement (join?: UserJoin<unknown>): { name: string, text: string } {
+  if (join === undefined) {
+    return { name: LOOKUP_STATEMENT_NAME, text: `SELECT ${TOKEN_COLUMNS} FROM tessera_tokens AS t WHERE t.digest = ANY($1::bytea[])` }
+  }
+  return {
+    name: `${LOOKUP_STATEMENT_NAME}_${join.name}`,
+    text: `SELECT ${TOKEN_COLUMNS}, ${join.columns.join(', ')} FROM tessera_tokens AS t ${join.join} WHERE t.digest = ANY($1::bytea[])`
+  }
+}
+
+/**
  * Runs a named statement on a pooled connection with tessera's type parsers and returns its rows
  * as arrays, beside the columns' names (`database.ts` provides it).
  */
@@ -42,32 +69,51 @@ export type NamedQuery = (
   statement: { name: string, text: string, values: unknown[] }
 ) => Promise<{ fields: ReadonlyArray<{ name: string }>, rows: unknown[][] }>
 
+type FindRow = (digest: string) => Promise<unknown[] | undefined>
+
 export class PostgresTokenLookup implements TokenLookup {
   readonly cacheOffReason = undefined
   readonly #query: NamedQuery
-  readonly #find: (digest: string) => Promise<TokenRecord | undefined>
+  readonly #findRow: FindRow
+  /** The batched lookup of each join asked for (a store has one). */
+  readonly #joined = new Map<UserJoin<unknown>, FindRow>()
   readonly #tombstoneText: string
   /** Uses waiting to be written, by token id: one write per token per turn. */
   readonly #uses = new Map<string, PendingUse>()
   /** Writes sent and not yet answered, for `flushUses` and `close` to wait for. */
   readonly #writing = new Set<Promise<void>>()
 
-  /**
-   * @param text the lookup's select (`lookup.ts`) with the digest as its last column, and
-   *   `digest = ANY($1::bytea[])` as its condition: the column read to match rows to lookups.
-   * @param tombstoneText the select of a tombstone's reason by digest (`$1`) and end bound (`$2`).
-   */
-  constructor (query: NamedQuery, text: string, tombstoneText: string) {
+  /** @param tombstoneText the select of a tombstone's reason by digest (`$1`) and end bound (`$2`). */
+  constructor (query: NamedQuery, tombstoneText: string) {
     this.#query = query
     this.#tombstoneText = tombstoneText
-    this.#find = batchPerTurn(async (digests: string[]) => {
-      const { fields, rows } = await query({ name: LOOKUP_STATEMENT_NAME, text, values: [digests.map(digestBytes)] })
-      return recordsByDigest(fields, rows)
+    this.#findRow = this.#batched(lookupStatement())
+  }
+
+  /**
+   * One query per turn for the lookups of one statement: each digest once, its row (if any) handed
+   * to every lookup of it, which builds its own record from it.
+   */
+  #batched (statement: { name: string, text: string }): FindRow {
+    return batchPerTurn(async (digests: string[]) => {
+      const { rows } = await this.#query({ ...statement, values: [digests.map(digestBytes)] })
+      const found = new Map<string, unknown[]>()
+      for (const row of rows) found.set((row[DIGEST_AT] as Buffer).toString('binary'), row)
+      return found
     })
   }
 
   async find (digest: string): Promise<TokenRecord | undefined> {
-    return await this.#find(digest)
+    const row = await this.#findRow(digest)
+    return row === undefined ? undefined : recordOf(row)
+  }
+
+  async findWithUser<User> (digest: string, join: UserJoin<User>): Promise<RecordWithUser<User> | undefined> {
+    let findRow = this.#joined.get(join)
+    if (findRow === undefined) this.#joined.set(join, findRow = this.#batched(lookupStatement(join)))
+    const row = await findRow(digest)
+    if (row === undefined) return undefined
+    return recordWithUserOf(row, row[USER_AT] === null ? null : join.toUser(row, USER_AT))
   }
 
   async findTombstone (digest: string, since: number): Promise<string | undefined> {
@@ -107,14 +153,31 @@ export class PostgresTokenLookup implements TokenLookup {
   }
 }
 
-/** Each row as a `TokenRecord` (every column but the last), keyed by its digest (the last). */
-function recordsByDigest (fields: ReadonlyArray<{ name: string }>, rows: unknown[][]): Map<string, TokenRecord> {
-  const columns = fields.length - 1
-  const found = new Map<string, TokenRecord>()
-  for (const row of rows) {
-    const record: Record<string, unknown> = {}
-    for (let i = 0; i < columns; i++) record[fields[i]!.name] = row[i]
-    found.set((row[columns] as Buffer).toString('binary'), record as unknown as TokenRecord)
+/** A token's columns, read by position (`TOKEN_COLUMNS`). */
+function recordOf (row: unknown[]): TokenRecord {
+  return {
+    id: row[0] as string,
+    subject: row[1] as string,
+    createdAt: row[2] as number,
+    expiresAt: row[3] as number | null,
+    lastUsedAt: row[4] as number | null,
+    ttl: row[5] as number | null,
+    device: row[6] as string,
+    scopes: row[7] as string
   }
-  return found
+}
+
+/** The same, with the user a join read (one literal: no second object per request). */
+function recordWithUserOf<User> (row: unknown[], user: User | null): RecordWithUser<User> {
+  return {
+    id: row[0] as string,
+    subject: row[1] as string,
+    createdAt: row[2] as number,
+    expiresAt: row[3] as number | null,
+    lastUsedAt: row[4] as number | null,
+    ttl: row[5] as number | null,
+    device: row[6] as string,
+    scopes: row[7] as string,
+    user
+  }
 }
