@@ -1,7 +1,7 @@
 /**
  * The token lookup on PostgreSQL: the lookups of one event-loop turn go to the server as one
- * query, `… WHERE digest = ANY($1::bytea[])`, run as a named statement (parsed and planned once
- * per connection, then only bound and executed).
+ * query of all their digests (`$1`, an array), run as a named statement: parsed once per
+ * connection, and planned once too (`FOUND_TOKENS` says how), then only bound and executed.
  *
  * Nothing is cached: PostgreSQL offers no change signal without a round trip, and several
  * instances may share the database. Every batch is queried after all of its requests arrived
@@ -11,7 +11,8 @@
  *
  * With a user store whose users live in this database (the built-in one), the same query reads
  * each token's user too (`findWithUser`, the store's `UserJoin`): a turn then costs one round trip,
- * where asking the store after the tokens would make it two.
+ * where asking the store after the tokens would make it two. The statement is shaped for a plan
+ * made once per connection (`FOUND_TOKENS`).
  *
  * Rows come back as arrays and are read by position (`recordOf`): one object of a fixed shape per
  * request, nothing built per column name.
@@ -41,23 +42,39 @@ const TOUCH_STATEMENT = {
     WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.last_used_at)`
 }
 
-/**
- * The token's columns, in `TokenRecord`'s order (`recordOf` reads them by position), then its
- * digest, which matches a row to its lookups.
- */
-const TOKEN_COLUMNS = 't.id, t.subject, t.created_at, t.expires_at, t.last_used_at, t.ttl_ms, t.device, t.scopes, t.digest'
-const DIGEST_AT = 8
-/** Where a join's user columns begin. */
-const USER_AT = 9
+/** The token's columns, in `TokenRecord`'s order: `recordOf` reads them by position. */
+const TOKEN_COLUMNS = ['id', 'subject', 'created_at', 'expires_at', 'last_used_at', 'ttl_ms', 'device', 'scopes']
+/** Then the position of its digest among the statement's (from 1), which matches a row to its lookups. */
+const ORDINAL_AT = TOKEN_COLUMNS.length
+/** Then a join's user columns. */
+const USER_AT = ORDINAL_AT + 1
 
-/** The lookup of a turn's digests (`$1`), with a join's user after the token when there is one. */
+/**
+ * The tokens of a turn's digests (`$1`), each with its digest's position (`i`). Shaped so that
+ * PostgreSQL runs it from a plan made once per connection, in which each digest is one probe of
+ * the digest index, whatever the size of the table:
+ * - the array is read through a sub-select, so that the planner sizes it the same whether or not
+ *   it knows the values (10 elements): the plan it makes without them costs the same as one made
+ *   for them, so after five executions it keeps that generic plan, instead of planning every
+ *   execution anew for the batch's length (which cost more than running it);
+ * - each digest is looked up in its own sub-select (`LATERAL`, `OFFSET 0` keeping it apart), so
+ *   that the plan probes the index once per digest: a plan for "10 digests of a table" would
+ *   read the whole table when it is small (a thousand tokens), and keep doing so once it grows.
+ */
+const FOUND_TOKENS = `SELECT ${TOKEN_COLUMNS.map((column) => `found.${column}`).join(', ')}, d.i
+  FROM unnest((SELECT $1::bytea[])) WITH ORDINALITY AS d(digest, i)
+  CROSS JOIN LATERAL (SELECT ${TOKEN_COLUMNS.join(', ')} FROM tessera_tokens WHERE digest = d.digest OFFSET 0) AS found`
+
+/**
+ * The lookup of a turn's digests, with a join's user after each token when there is one. The
+ * tokens are found first (`MATERIALIZED`), then joined to the users, once for the whole batch.
+ */
 export function lookupStatement (join?: UserJoin<unknown>): { name: string, text: string } {
-  if (join === undefined) {
-    return { name: LOOKUP_STATEMENT_NAME, text: `SELECT ${TOKEN_COLUMNS} FROM tessera_tokens AS t WHERE t.digest = ANY($1::bytea[])` }
-  }
+  if (join === undefined) return { name: LOOKUP_STATEMENT_NAME, text: FOUND_TOKENS }
   return {
     name: `${LOOKUP_STATEMENT_NAME}_${join.name}`,
-    text: `SELECT ${TOKEN_COLUMNS}, ${join.columns.join(', ')} FROM tessera_tokens AS t ${join.join} WHERE t.digest = ANY($1::bytea[])`
+    text: `WITH t AS MATERIALIZED (${FOUND_TOKENS})
+  SELECT ${TOKEN_COLUMNS.map((column) => `t.${column}`).join(', ')}, t.i, ${join.columns.join(', ')} FROM t ${join.join}`
   }
 }
 
@@ -98,7 +115,7 @@ export class PostgresTokenLookup implements TokenLookup {
     return batchPerTurn(async (digests: string[]) => {
       const { rows } = await this.#query({ ...statement, values: [digests.map(digestBytes)] })
       const found = new Map<string, unknown[]>()
-      for (const row of rows) found.set((row[DIGEST_AT] as Buffer).toString('binary'), row)
+      for (const row of rows) found.set(digests[(row[ORDINAL_AT] as number) - 1]!, row)
       return found
     })
   }

@@ -34,7 +34,7 @@ async function appOnCountedPool (t: TestContext & { teardown: (fn: () => unknown
       const config = args[0] as string | { text: string, name?: string }
       const text = typeof config === 'string' ? config : config.text
       const name = typeof config === 'string' ? undefined : config.name
-      if (/^select .*from tessera_tokens as t .*t\.digest = any/is.test(text)) sent.lookups.push(name)
+      if (/from tessera_tokens where digest = d\.digest/i.test(text)) sent.lookups.push(name)
       if (/^select .*from "tessera_token_tombstones" .*"digest" = /i.test(text)) sent.tombstones.push(name)
       if (/^select .*from "?tessera_users"? .*"?id"? = /i.test(text)) sent.users.push(name)
       return query(...args)
