@@ -8,6 +8,13 @@
  * const findUser = batchPerTurn(async (ids: number[]) => new Map((await selectUsers(ids)).map((u) => [u.id, u])))
  * const [a, b] = await Promise.all([findUser(1), findUser(2)])   // one query
  * ```
+ *
+ * With `oneAtATime`, a load waits for the one before it: the calls made meanwhile go together
+ * in one load when it answers (still after every one of them arrived, so still exact). On a busy
+ * server a round trip outlasts several turns, so the batches grow with the load instead of each
+ * turn paying a round trip of its own, while an idle server still loads at once. A load that has
+ * not answered after `stallMs` no longer holds the next one back (a connection lost without a
+ * word must not stop every later call).
  */
 interface Waiting<K, V> {
   key: K
@@ -15,18 +22,53 @@ interface Waiting<K, V> {
   reject: (error: unknown) => void
 }
 
-export function batchPerTurn<K, V> (load: (keys: K[]) => Promise<Map<K, V>>): (key: K) => Promise<V | undefined> {
+export interface BatchOptions {
+  /** Whether a load waits for the one before it to answer (or to stall). */
+  oneAtATime?: boolean
+  /** How long a load may hold the next one back (default 1 s). */
+  stallMs?: number
+}
+
+const DEFAULT_STALL_MS = 1000
+
+export function batchPerTurn<K, V> (load: (keys: K[]) => Promise<Map<K, V>>, options: BatchOptions = {}): (key: K) => Promise<V | undefined> {
+  const oneAtATime = options.oneAtATime === true
+  const stallMs = options.stallMs ?? DEFAULT_STALL_MS
   let waiting: Array<Waiting<K, V>> = []
+  let scheduled = false
+  /** A load is running that the next one waits for. */
+  let holding = false
+  const schedule = (): void => {
+    if (scheduled || holding || waiting.length === 0) return
+    scheduled = true
+    setImmediate(answer)
+  }
   const answer = (): void => {
+    scheduled = false
     const batch = waiting
     waiting = []
-    load([...new Set(batch.map((entry) => entry.key))]).then((found) => {
+    const loaded = load([...new Set(batch.map((entry) => entry.key))]).then((found) => {
       for (const { key, resolve } of batch) resolve(found.get(key))
     }, (error: unknown) => {
       for (const { reject } of batch) reject(error)
     })
+    if (!oneAtATime) return
+    holding = true
+    let held = true
+    const release = (): void => {
+      if (!held) return
+      held = false
+      holding = false
+      schedule()
+    }
+    const stalled = setTimeout(release, stallMs).unref()
+    void loaded.finally(() => {
+      clearTimeout(stalled)
+      release()
+    })
   }
   return async (key) => await new Promise((resolve, reject) => {
-    if (waiting.push({ key, resolve, reject }) === 1) setImmediate(answer)
+    waiting.push({ key, resolve, reject })
+    schedule()
   })
 }

@@ -1,13 +1,15 @@
 /**
- * The token lookup on PostgreSQL: the lookups of one event-loop turn go to the server as one
- * query of all their digests (`$1`, an array), run as a named statement: parsed once per
- * connection, and planned once too (`FOUND_TOKENS` says how), then only bound and executed.
+ * The token lookup on PostgreSQL: the lookups of one event-loop turn (of several, under load: see
+ * `#batched`) go to the server as one query of all their digests (`$1`, an array), run as a named
+ * statement: parsed once per connection, and planned once too (`FOUND_TOKENS` says how), then
+ * only bound and executed.
  *
  * Nothing is cached: PostgreSQL offers no change signal without a round trip, and several
  * instances may share the database. Every batch is queried after all of its requests arrived
- * (`setImmediate` runs once the event loop has read this turn's requests), so a revocation
- * committed anywhere — by this instance, another one, the CLI — before a client sent its request
- * is always seen by that request.
+ * (`setImmediate` runs once the event loop has read this turn's requests; a batch that waited for
+ * the query before it is sent after that one answered), so a revocation committed anywhere — by
+ * this instance, another one, the CLI — before a client sent its request is always seen by that
+ * request.
  *
  * With a user store whose users live in this database (the built-in one), the same query reads
  * each token's user too (`findWithUser`, the store's `UserJoin`): a turn then costs one round trip,
@@ -108,8 +110,12 @@ export class PostgresTokenLookup implements TokenLookup {
   }
 
   /**
-   * One query per turn for the lookups of one statement: each digest once, its row (if any) handed
-   * to every lookup of it, which builds its own record from it.
+   * One query for the lookups of one statement that arrived since the last one was sent: each
+   * digest once, its row (if any) handed to every lookup of it, which builds its own record from
+   * it. One query at a time (`oneAtATime`): the lookups that arrive while one is out go together
+   * when it answers, so that under load a query serves many requests (each query costs both
+   * processes system calls and wake-ups, which cost more than its rows); an idle server still
+   * sends a lookup at once.
    */
   #batched (statement: { name: string, text: string }): FindRow {
     return batchPerTurn(async (digests: string[]) => {
@@ -117,7 +123,7 @@ export class PostgresTokenLookup implements TokenLookup {
       const found = new Map<string, unknown[]>()
       for (const row of rows) found.set(digests[(row[ORDINAL_AT] as number) - 1]!, row)
       return found
-    })
+    }, { oneAtATime: true })
   }
 
   async find (digest: string): Promise<TokenRecord | undefined> {
