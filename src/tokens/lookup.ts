@@ -8,9 +8,9 @@
  * committed, and empties itself if so. A revocation made anywhere is therefore honoured on the
  * very next request. The lookups of one event-loop turn share that one look (see
  * `#answerWaiting`): on a busy server a request costs a map lookup, not a transaction.
- * PostgreSQL cannot offer such a signal without a round trip, so there every request queries,
- * the lookups of one event-loop turn as one named statement (`postgres-lookup.ts`), which also
- * reads the tokens' users when the user store lives in tessera's database (`UserJoin`).
+ * PostgreSQL cannot offer such a signal without a round trip, so there every request queries:
+ * the lookups waiting together as one named statement (`postgres-lookup.ts`), which also reads the
+ * tokens' users when the user store lives in tessera's database (`UserJoin`).
  */
 import type SQLite from 'better-sqlite3'
 import type { CompiledQuery, Kysely } from 'kysely'
@@ -36,9 +36,9 @@ export interface TokenRecord {
 /**
  * How a user store whose users live in tessera's own PostgreSQL database (the built-in one) has
  * the token lookup read a token's user in the same query, so that an authenticated request costs
- * one round trip per turn instead of two (the token, then `UserStore.find`). The store owns this
- * SQL (its table, its rule of who is active, its subjects); the lookup adds it to its own query,
- * in which the token table is `t`.
+ * one round trip per batch instead of two (the tokens, then `UserStore.find`). The store owns
+ * this SQL (its table, its rule of who is active, its subjects); the lookup adds it to its own
+ * query, in which `t` is the tokens found (`t.subject` among their columns).
  */
 export interface UserJoin<User> {
   /** Names the joined statement (`tessera_token_lookup_<name>`): one text per name on a connection. */
@@ -66,7 +66,7 @@ export interface TokenLookup {
   find: (digest: string) => TokenRecord | undefined | Promise<TokenRecord | undefined>
   /**
    * PostgreSQL: the token stored under `digest` and, read by the same query through `join`, its
-   * user; the lookups of one turn are still one query. Nothing is kept between turns. Absent on
+   * user; the lookups waiting together are still one query. Nothing is kept between queries. Absent on
    * SQLite, whose token cache keeps the user the store returned with its token instead (see
    * `TokenServiceDeps.usersInDatabase`).
    */
