@@ -22,6 +22,13 @@ interface Waiting<K, V> {
   reject: (error: unknown) => void
 }
 
+/** A batched load: call it with a key; `settled()` resolves once every call made so far has its answer. */
+export interface Batched<K, V> {
+  (key: K): Promise<V | undefined>
+  /** For a close: a call still waiting for a load must reach it before what the loads use goes away. */
+  settled: () => Promise<void>
+}
+
 export interface BatchOptions {
   /** Whether a load waits for the one before it to answer (or to stall). */
   oneAtATime?: boolean
@@ -31,10 +38,13 @@ export interface BatchOptions {
 
 const DEFAULT_STALL_MS = 1000
 
-export function batchPerTurn<K, V> (load: (keys: K[]) => Promise<Map<K, V>>, options: BatchOptions = {}): (key: K) => Promise<V | undefined> {
+export function batchPerTurn<K, V> (load: (keys: K[]) => Promise<Map<K, V>>, options: BatchOptions = {}): Batched<K, V> {
   const oneAtATime = options.oneAtATime === true
   const stallMs = options.stallMs ?? DEFAULT_STALL_MS
   let waiting: Array<Waiting<K, V>> = []
+  /** Calls not answered yet, and who waits for there to be none. */
+  let unanswered = 0
+  let onSettled: Array<() => void> = []
   let scheduled = false
   /** A load is running that the next one waits for. */
   let holding = false
@@ -43,16 +53,8 @@ export function batchPerTurn<K, V> (load: (keys: K[]) => Promise<Map<K, V>>, opt
     scheduled = true
     setImmediate(answer)
   }
-  const answer = (): void => {
-    scheduled = false
-    const batch = waiting
-    waiting = []
-    const loaded = load([...new Set(batch.map((entry) => entry.key))]).then((found) => {
-      for (const { key, resolve } of batch) resolve(found.get(key))
-    }, (error: unknown) => {
-      for (const { reject } of batch) reject(error)
-    })
-    if (!oneAtATime) return
+  /** Holds the next load back until the returned release is called, or `stallMs` has passed. */
+  const hold = (): () => void => {
     holding = true
     let held = true
     const release = (): void => {
@@ -62,13 +64,40 @@ export function batchPerTurn<K, V> (load: (keys: K[]) => Promise<Map<K, V>>, opt
       schedule()
     }
     const stalled = setTimeout(release, stallMs).unref()
-    void loaded.finally(() => {
+    return () => {
       clearTimeout(stalled)
       release()
+    }
+  }
+  const answered = (count: number, release: (() => void) | undefined): void => {
+    release?.()
+    unanswered -= count
+    if (unanswered > 0) return
+    const settled = onSettled
+    onSettled = []
+    for (const resolve of settled) resolve()
+  }
+  const answer = (): void => {
+    scheduled = false
+    const batch = waiting
+    waiting = []
+    const release = oneAtATime ? hold() : undefined
+    load([...new Set(batch.map((entry) => entry.key))]).then((found) => {
+      for (const { key, resolve } of batch) resolve(found.get(key))
+      answered(batch.length, release)
+    }, (error: unknown) => {
+      for (const { reject } of batch) reject(error)
+      answered(batch.length, release)
     })
   }
-  return async (key) => await new Promise((resolve, reject) => {
+  const batched = async (key: K): Promise<V | undefined> => await new Promise((resolve, reject) => {
+    unanswered++
     waiting.push({ key, resolve, reject })
     schedule()
+  })
+  return Object.assign(batched, {
+    settled: async (): Promise<void> => {
+      if (unanswered > 0) await new Promise<void>((resolve) => onSettled.push(resolve))
+    }
   })
 }

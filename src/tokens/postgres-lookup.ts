@@ -23,7 +23,7 @@
  * pooling proxy (PgBouncer before 1.21 without `max_prepared_statements`) they fail.
  */
 import type { PendingUse, RecordWithUser, TokenLookup, TokenRecord, UserJoin } from './lookup.js'
-import { batchPerTurn } from '../db/turn-batch.js'
+import { batchPerTurn, type Batched } from '../db/turn-batch.js'
 import { digestBytes } from './format.js'
 
 /** The statement's name on every connection (the text is always the same). */
@@ -88,7 +88,7 @@ export type NamedQuery = (
   statement: { name: string, text: string, values: unknown[] }
 ) => Promise<{ fields: ReadonlyArray<{ name: string }>, rows: unknown[][] }>
 
-type FindRow = (digest: string) => Promise<unknown[] | undefined>
+type FindRow = Batched<string, unknown[]>
 
 export class PostgresTokenLookup implements TokenLookup {
   readonly cacheOffReason = undefined
@@ -171,7 +171,12 @@ export class PostgresTokenLookup implements TokenLookup {
     await Promise.all(this.#writing)
   }
 
+  /**
+   * Answers the lookups still waiting (one held back by the query before it would otherwise reach
+   * the pool after it ended), then writes the uses recorded so far.
+   */
   async close (): Promise<void> {
+    await Promise.all([this.#findRow, ...this.#joined.values()].map(async (findRow) => await findRow.settled()))
     await this.flushUses()
   }
 }

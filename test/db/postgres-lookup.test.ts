@@ -4,10 +4,12 @@
  * revoked, and the same token twice. With the built-in users, that query reads each token's user
  * too (no second query for the users), and still refuses a deactivated user's token on the very
  * next request; a subject that is not a user id finds no user instead of failing the query. Only a
- * token that is not live costs a second query, its tombstone's. The queries are counted on the
- * application's own pg.Pool, passed to tessera, as they leave for the server.
+ * token that is not live costs a second query, its tombstone's. A lookup held back behind the query
+ * out is still answered when the database closes. The queries are counted on the application's own
+ * pg.Pool, passed to tessera, as they leave for the server.
  */
 import Fastify from 'fastify'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
 import tessera, { openDatabase } from '../../src/index.js'
@@ -139,5 +141,24 @@ if (TEST_DIALECT === 'postgres') {
       t.equal(response.json<{ code: string }>().code, 'USER_INACTIVE', `subject ${JSON.stringify(subjects[i])}`)
     }
     t.ok(sent.lookups.length < responses.length, `in few queries: ${responses.length} requests, ${sent.lookups.length} queries`)
+  })
+}
+
+if (TEST_DIALECT === 'postgres') {
+  t.test('closing the database answers the lookups still waiting, one held back behind the query out too', async (t) => {
+    // A database tessera opened itself: closing it ends its pool.
+    const database = openDatabase(freshDatabaseUrl(t).url)
+    const app = Fastify()
+    await app.register(tessera, { database, loginRateLimit: null, tokenRateLimit: null, sweepInterval: null })
+    t.teardown(async () => await app.close())
+    const { token, user } = await register(app)
+    const first = app.tessera.tokens.verify(token)
+    await nextTurn() // its query is out
+    const held = app.tessera.tokens.verify(token) // waits for that query to answer
+    await nextTurn()
+    const closed = database.close()
+    const answers = await Promise.all([first, held])
+    await closed
+    t.same(answers.map((answer) => answer?.user.id), [user.id, user.id], 'both answered before the pool ended')
   })
 }

@@ -3,7 +3,8 @@
  * with its own value; nothing is kept between turns. With `oneAtATime`, the calls made while a
  * load is out wait for it and then go together in one load that starts after all of them were
  * made (so it still sees everything committed before them); a failed load fails only its own
- * calls, and a load that stalls stops holding the next one back after `stallMs`.
+ * calls, and a load that stalls stops holding the next one back after `stallMs`; `settled()` waits
+ * for every call made so far.
  */
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
@@ -95,4 +96,25 @@ t.test('oneAtATime: a load that stalls stops holding the next one back after sta
   t.equal(await next, 'value 2')
   loads[0]!.answer()
   t.equal(await stalled, 'value 1', 'the stalled load still answers its own calls')
+})
+
+t.test('settled() waits for every call made so far, the ones held back too', async (t) => {
+  const { load, loads } = manualLoad()
+  const find = batchPerTurn(load, { oneAtATime: true })
+  await find.settled()
+  t.pass('nothing called: settled at once')
+  const first = find(1)
+  await nextTurn()
+  const held = find(2)
+  let settled = false
+  const waiting = find.settled().then(() => { settled = true })
+  await nextTurn()
+  loads[0]!.answer()
+  await first
+  await nextTurn()
+  t.notOk(settled, 'not while the call held back waits for its load')
+  t.same(loads.map((l) => l.keys), [[1], [2]])
+  loads[1]!.answer()
+  await waiting
+  t.equal(await held, 'value 2', 'settled once it was answered')
 })
