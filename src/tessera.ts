@@ -70,7 +70,9 @@ export function createTessera ({ database, settings, log, users, metrics, passwo
     ...(metrics === undefined ? {} : { onWait: (seconds: number) => metrics.argon2Wait(seconds) })
   })
   const builtinUsers = new BuiltinUsers({ database, passwords, events, log, activity, clock })
-  const tokens = new TokenService<TesseraUser>({ database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, metrics, clock })
+  const tokens = new TokenService<TesseraUser>({
+    database, settings, users: builtinUsers, format, events, log, activity, usersInDatabase: true, userJoin: builtinUsers.tokenJoin, metrics, clock
+  })
   builtinUsers.useTokens(tokens)
   metrics?.attach({ events, tokenCache, argon2Queue: passwords })
   // Without an application's declaration, AppUser is TesseraUser; with one, the built-in store is not in use.

@@ -1,18 +1,19 @@
 /**
  * The one query on the hot path: find a token by its digest.
  *
- * The SQL is built once with Kysely and compiled at startup, never per request. On SQLite it runs
- * as a better-sqlite3 statement prepared once, behind a cache that is exact: before answering, it
+ * On SQLite the SQL is built once with Kysely and runs as a better-sqlite3 statement prepared
+ * once, behind a cache that is exact: before answering, it
  * asks a change signal (`change-signal.ts`: one read of the WAL-index header, which every commit
  * rewrites, whoever makes it — this process, the CLI, another process) whether anything was
  * committed, and empties itself if so. A revocation made anywhere is therefore honoured on the
  * very next request. The lookups of one event-loop turn share that one look (see
  * `#answerWaiting`): on a busy server a request costs a map lookup, not a transaction.
- * PostgreSQL cannot offer such a signal without a round trip, so there every request queries,
- * the lookups of one event-loop turn as one named statement (`postgres-lookup.ts`).
+ * PostgreSQL cannot offer such a signal without a round trip, so there every request queries:
+ * the lookups waiting together as one named statement (`postgres-lookup.ts`), which also reads the
+ * tokens' users when the user store lives in tessera's database (`UserJoin`).
  */
 import type SQLite from 'better-sqlite3'
-import { sql as rawSql, type CompiledQuery, type Kysely } from 'kysely'
+import type { CompiledQuery, Kysely } from 'kysely'
 import type { Tables } from '../db/schema.js'
 import { changeSignalFor, type ChangeSignal } from './change-signal.js'
 import { digestBytes } from './format.js'
@@ -32,12 +33,44 @@ export interface TokenRecord {
   scopes: string
 }
 
+/**
+ * How a user store whose users live in tessera's own PostgreSQL database (the built-in one) has
+ * the token lookup read a token's user in the same query, so that an authenticated request costs
+ * one round trip per batch instead of two (the tokens, then `UserStore.find`). The store owns
+ * this SQL (its table, its rule of who is active, its subjects); the lookup adds it to its own
+ * query, in which `t` is the tokens found (`t.subject` among their columns).
+ */
+export interface UserJoin<User> {
+  /** Names the joined statement (`tessera_token_lookup_<name>`): one text per name on a connection. */
+  readonly name: string
+  /**
+   * A `LEFT JOIN` of the user table on `t.subject` that keeps every token row, whatever its subject
+   * (a query that fails for one subject would fail its whole turn), and finds only a user that the
+   * store's `find` would return.
+   */
+  readonly join: string
+  /** The user's columns, selected after the token's; the first is `NULL` when the join found no user. */
+  readonly columns: readonly string[]
+  /** The user from a row's values from `at` on (`columns`, in order), for one request: never shared. */
+  readonly toUser: (row: readonly unknown[], at: number) => User
+}
+
+/** A token record with its user, as a `UserJoin` read it: `null` when it has no active user. */
+export type RecordWithUser<User> = TokenRecord & { readonly user: User | null }
+
 export interface TokenLookup {
   /**
    * The token stored under `digest` (see `tokenDigest`), if any. The result may be shared with
    * later calls (it is cached until the next commit): do not modify it.
    */
   find: (digest: string) => TokenRecord | undefined | Promise<TokenRecord | undefined>
+  /**
+   * PostgreSQL: the token stored under `digest` and, read by the same query through `join`, its
+   * user; the lookups waiting together are still one query. Nothing is kept between queries. Absent on
+   * SQLite, whose token cache keeps the user the store returned with its token instead (see
+   * `TokenServiceDeps.usersInDatabase`).
+   */
+  findWithUser?: <User>(digest: string, join: UserJoin<User>) => Promise<RecordWithUser<User> | undefined>
   /**
    * Why the token stored under `digest` ended, when `find` found no live one: the reason of its
    * tombstone (`expired`, or how it was revoked), if it ended after `since`. Only a token that is
@@ -86,21 +119,13 @@ function tombstoneSql (kysely: Kysely<Tables>): string {
     .compile().sql
 }
 
-/** Many digests at once, each row with its digest as its last column (see `PostgresTokenLookup`). */
-function batchLookupSql (kysely: Kysely<Tables>): string {
-  return lookupSelect(kysely)
-    .select('digest')
-    .where('digest', '=', rawSql<Buffer>`ANY(${[]}::bytea[])`)
-    .compile().sql
-}
-
 type LookupOptions =
   | { dialect: 'sqlite', kysely: Kysely<Tables>, sqlite: SQLite.Database, file: string | undefined, cacheSize: number }
   | { dialect: 'postgres', kysely: Kysely<Tables>, query: NamedQuery }
 
 export function createTokenLookup (options: LookupOptions): TokenLookup {
   const tombstone = tombstoneSql(options.kysely)
-  if (options.dialect === 'postgres') return new PostgresTokenLookup(options.query, batchLookupSql(options.kysely), tombstone)
+  if (options.dialect === 'postgres') return new PostgresTokenLookup(options.query, tombstone)
   const { sql } = lookupQuery(options.kysely)
   return new SqliteTokenLookup(options.sqlite, options.file, { lookup: sql, tombstone }, options.cacheSize)
 }

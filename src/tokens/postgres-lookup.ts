@@ -1,19 +1,29 @@
 /**
- * The token lookup on PostgreSQL: the lookups of one event-loop turn go to the server as one
- * query, `… WHERE digest = ANY($1::bytea[])`, run as a named statement (parsed and planned once
- * per connection, then only bound and executed).
+ * The token lookup on PostgreSQL: the lookups of one event-loop turn (of several, under load: see
+ * `#batched`) go to the server as one query of all their digests (`$1`, an array), run as a named
+ * statement: parsed once per connection, and planned once too (`FOUND_TOKENS` says how), then
+ * only bound and executed.
  *
  * Nothing is cached: PostgreSQL offers no change signal without a round trip, and several
  * instances may share the database. Every batch is queried after all of its requests arrived
- * (`setImmediate` runs once the event loop has read this turn's requests), so a revocation
- * committed anywhere — by this instance, another one, the CLI — before a client sent its request
- * is always seen by that request.
+ * (`setImmediate` runs once the event loop has read this turn's requests; a batch that waited for
+ * the query before it is sent after that one answered), so a revocation committed anywhere — by
+ * this instance, another one, the CLI — before a client sent its request is always seen by that
+ * request.
+ *
+ * With a user store whose users live in this database (the built-in one), the same query reads
+ * each token's user too (`findWithUser`, the store's `UserJoin`): a turn then costs one round trip,
+ * where asking the store after the tokens would make it two. The statement is shaped for a plan
+ * made once per connection (`FOUND_TOKENS`).
+ *
+ * Rows come back as arrays and are read by position (`recordOf`): one object of a fixed shape per
+ * request, nothing built per column name.
  *
  * Named statements need a session that stays on one server connection: behind a transaction-
  * pooling proxy (PgBouncer before 1.21 without `max_prepared_statements`) they fail.
  */
-import type { PendingUse, TokenLookup, TokenRecord } from './lookup.js'
-import { batchPerTurn } from '../db/turn-batch.js'
+import type { PendingUse, RecordWithUser, TokenLookup, TokenRecord, UserJoin } from './lookup.js'
+import { batchPerTurn, type Batched } from '../db/turn-batch.js'
 import { digestBytes } from './format.js'
 
 /** The statement's name on every connection (the text is always the same). */
@@ -38,6 +48,42 @@ const TOUCH_STATEMENT = {
     WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.last_used_at)`
 }
 
+/** The token's columns, in `TokenRecord`'s order: `recordOf` reads them by position. */
+const TOKEN_COLUMNS = ['id', 'subject', 'created_at', 'expires_at', 'last_used_at', 'ttl_ms', 'device', 'scopes']
+/** Then the position of its digest among the statement's (from 1), which matches a row to its lookups. */
+const ORDINAL_AT = TOKEN_COLUMNS.length
+/** Then a join's user columns. */
+const USER_AT = ORDINAL_AT + 1
+
+/**
+ * The tokens of a turn's digests (`$1`), each with its digest's position (`i`). Shaped so that
+ * PostgreSQL runs it from a plan made once per connection, in which each digest is one probe of
+ * the digest index, whatever the size of the table:
+ * - the array is read through a sub-select, so that the planner sizes it the same whether or not
+ *   it knows the values (10 elements): the plan it makes without them costs the same as one made
+ *   for them, so after five executions it keeps that generic plan, instead of planning every
+ *   execution anew for the batch's length (which cost more than running it);
+ * - each digest is looked up in its own sub-select (`LATERAL`, `OFFSET 0` keeping it apart), so
+ *   that the plan probes the index once per digest: a plan for "10 digests of a table" would
+ *   read the whole table when it is small (a thousand tokens), and keep doing so once it grows.
+ */
+const FOUND_TOKENS = `SELECT ${TOKEN_COLUMNS.map((column) => `found.${column}`).join(', ')}, d.i
+  FROM unnest((SELECT $1::bytea[])) WITH ORDINALITY AS d(digest, i)
+  CROSS JOIN LATERAL (SELECT ${TOKEN_COLUMNS.join(', ')} FROM tessera_tokens WHERE digest = d.digest OFFSET 0) AS found`
+
+/**
+ * The lookup of a turn's digests, with a join's user after each token when there is one. The
+ * tokens are found first (`MATERIALIZED`), then joined to the users, once for the whole batch.
+ */
+export function lookupStatement (join?: UserJoin<unknown>): { name: string, text: string } {
+  if (join === undefined) return { name: LOOKUP_STATEMENT_NAME, text: FOUND_TOKENS }
+  return {
+    name: `${LOOKUP_STATEMENT_NAME}_${join.name}`,
+    text: `WITH t AS MATERIALIZED (${FOUND_TOKENS})
+  SELECT ${TOKEN_COLUMNS.map((column) => `t.${column}`).join(', ')}, t.i, ${join.columns.join(', ')} FROM t ${join.join}`
+  }
+}
+
 /**
  * Runs a named statement on a pooled connection with tessera's type parsers and returns its rows
  * as arrays, beside the columns' names (`database.ts` provides it).
@@ -46,32 +92,55 @@ export type NamedQuery = (
   statement: { name: string, text: string, values: unknown[] }
 ) => Promise<{ fields: ReadonlyArray<{ name: string }>, rows: unknown[][] }>
 
+type FindRow = Batched<string, unknown[]>
+
 export class PostgresTokenLookup implements TokenLookup {
   readonly cacheOffReason = undefined
   readonly #query: NamedQuery
-  readonly #find: (digest: string) => Promise<TokenRecord | undefined>
+  readonly #findRow: FindRow
+  /** The batched lookup of each join asked for (a store has one). */
+  readonly #joined = new Map<UserJoin<unknown>, FindRow>()
   readonly #tombstoneText: string
   /** Uses waiting to be written, by token id: one write per token per turn. */
   readonly #uses = new Map<string, PendingUse>()
   /** Writes sent and not yet answered, for `flushUses` and `close` to wait for. */
   readonly #writing = new Set<Promise<void>>()
 
-  /**
-   * @param text the lookup's select (`lookup.ts`) with the digest as its last column, and
-   *   `digest = ANY($1::bytea[])` as its condition: the column read to match rows to lookups.
-   * @param tombstoneText the select of a tombstone's reason by digest (`$1`) and end bound (`$2`).
-   */
-  constructor (query: NamedQuery, text: string, tombstoneText: string) {
+  /** @param tombstoneText the select of a tombstone's reason by digest (`$1`) and end bound (`$2`). */
+  constructor (query: NamedQuery, tombstoneText: string) {
     this.#query = query
     this.#tombstoneText = tombstoneText
-    this.#find = batchPerTurn(async (digests: string[]) => {
-      const { fields, rows } = await query({ name: LOOKUP_STATEMENT_NAME, text, values: [digests.map(digestBytes)] })
-      return recordsByDigest(fields, rows)
-    })
+    this.#findRow = this.#batched(lookupStatement())
+  }
+
+  /**
+   * One query for the lookups of one statement that arrived since the last one was sent: each
+   * digest once, its row (if any) handed to every lookup of it, which builds its own record from
+   * it. One query at a time (`oneAtATime`): the lookups that arrive while one is out go together
+   * when it answers, so that under load a query serves many requests (each query costs both
+   * processes system calls and wake-ups, which cost more than its rows); an idle server still
+   * sends a lookup at once.
+   */
+  #batched (statement: { name: string, text: string }): FindRow {
+    return batchPerTurn(async (digests: string[]) => {
+      const { rows } = await this.#query({ ...statement, values: [digests.map(digestBytes)] })
+      const found = new Map<string, unknown[]>()
+      for (const row of rows) found.set(digests[(row[ORDINAL_AT] as number) - 1]!, row)
+      return found
+    }, { oneAtATime: true })
   }
 
   async find (digest: string): Promise<TokenRecord | undefined> {
-    return await this.#find(digest)
+    const row = await this.#findRow(digest)
+    return row === undefined ? undefined : recordOf(row)
+  }
+
+  async findWithUser<User> (digest: string, join: UserJoin<User>): Promise<RecordWithUser<User> | undefined> {
+    let findRow = this.#joined.get(join)
+    if (findRow === undefined) this.#joined.set(join, findRow = this.#batched(lookupStatement(join)))
+    const row = await findRow(digest)
+    if (row === undefined) return undefined
+    return recordWithUserOf(row, row[USER_AT] === null ? null : join.toUser(row, USER_AT))
   }
 
   async findTombstone (digest: string, since: number): Promise<string | undefined> {
@@ -106,19 +175,41 @@ export class PostgresTokenLookup implements TokenLookup {
     await Promise.all(this.#writing)
   }
 
+  /**
+   * Answers the lookups still waiting (one held back by the query before it would otherwise reach
+   * the pool after it ended), then writes the uses recorded so far.
+   */
   async close (): Promise<void> {
+    await Promise.all([this.#findRow, ...this.#joined.values()].map(async (findRow) => await findRow.settled()))
     await this.flushUses()
   }
 }
 
-/** Each row as a `TokenRecord` (every column but the last), keyed by its digest (the last). */
-function recordsByDigest (fields: ReadonlyArray<{ name: string }>, rows: unknown[][]): Map<string, TokenRecord> {
-  const columns = fields.length - 1
-  const found = new Map<string, TokenRecord>()
-  for (const row of rows) {
-    const record: Record<string, unknown> = {}
-    for (let i = 0; i < columns; i++) record[fields[i]!.name] = row[i]
-    found.set((row[columns] as Buffer).toString('binary'), record as unknown as TokenRecord)
+/** A token's columns, read by position (`TOKEN_COLUMNS`). */
+function recordOf (row: unknown[]): TokenRecord {
+  return {
+    id: row[0] as string,
+    subject: row[1] as string,
+    createdAt: row[2] as number,
+    expiresAt: row[3] as number | null,
+    lastUsedAt: row[4] as number | null,
+    ttl: row[5] as number | null,
+    device: row[6] as string,
+    scopes: row[7] as string
   }
-  return found
+}
+
+/** The same, with the user a join read (one literal: no second object per request). */
+function recordWithUserOf<User> (row: unknown[], user: User | null): RecordWithUser<User> {
+  return {
+    id: row[0] as string,
+    subject: row[1] as string,
+    createdAt: row[2] as number,
+    expiresAt: row[3] as number | null,
+    lastUsedAt: row[4] as number | null,
+    ttl: row[5] as number | null,
+    device: row[6] as string,
+    scopes: row[7] as string,
+    user
+  }
 }

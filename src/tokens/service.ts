@@ -22,7 +22,7 @@ import { toIso, type Clock } from '../time.js'
 import type { UserStore } from '../users/store.js'
 import { AuthenticationError, isRevocationReason, type RevocationReason } from './failures.js'
 import { TOKEN_FORMAT_VERSION, digestBytes, tokenDigest, type TokenFormat } from './format.js'
-import type { TokenRecord } from './lookup.js'
+import type { RecordWithUser, TokenRecord, UserJoin } from './lookup.js'
 import * as tokens from './repository.js'
 import type { EndReason, Ending } from './repository.js'
 import { normalizeScopes, scopesOf, scopesProblem } from './scopes.js'
@@ -146,7 +146,16 @@ export interface TokenServiceDeps<User> {
    * commit to that database, and so would the user. An application's store is asked every time.
    */
   usersInDatabase?: boolean
+  /**
+   * How the token lookup may read a token's user in its own query, where the database can (on
+   * PostgreSQL): given only by a store whose users live in tessera's database (the built-in one),
+   * which then is not asked per request. An application's store is asked every time.
+   */
+  userJoin?: UserJoin<User> | undefined
 }
+
+/** A token as found: with its user when the lookup read it too (`null`: no active user), else without. */
+type FoundToken<User> = TokenRecord & { readonly user?: User | null }
 
 export class TokenService<User> {
   readonly #database: Database
@@ -161,6 +170,8 @@ export class TokenService<User> {
   readonly #clock: Clock
   /** Users found for cached token records; they go when the record leaves the cache. */
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
+  /** The token lookup of `resolve`: with the user in the same query where there is a join to make. */
+  readonly #findToken: (digest: string) => FoundToken<User> | undefined | Promise<FoundToken<User> | undefined>
 
   constructor (deps: TokenServiceDeps<User>) {
     this.#database = deps.database
@@ -174,6 +185,12 @@ export class TokenService<User> {
     this.#metrics = deps.metrics
     this.#clock = deps.clock ?? Date.now
     this.#usersOfRecords = deps.usersInDatabase === true ? new WeakMap() : undefined
+    const lookup = deps.database.tokenLookup
+    const join = deps.userJoin
+    const findWithUser = lookup.findWithUser?.bind(lookup)
+    this.#findToken = join !== undefined && findWithUser !== undefined
+      ? async (digest): Promise<RecordWithUser<User> | undefined> => await findWithUser(digest, join)
+      : (digest) => lookup.find(digest)
   }
 
   /**
@@ -274,6 +291,8 @@ export class TokenService<User> {
   /**
    * The request path after the header: prefix and checksum → SHA-256 digest → one indexed lookup
    * → expiry → the user store → `lastUsedAt` and `lastUsedIp` (at most once per `minRefreshInterval`).
+   * The user comes with the token when the lookup read it in the same query (PostgreSQL, built-in
+   * users: `userJoin`), else from the user store (or kept with a cached token: `usersInDatabase`).
    * Only a token that is not live costs a second lookup: its tombstone, which says how it ended.
    * @throws {AuthenticationError} saying why the token is refused.
    */
@@ -281,7 +300,7 @@ export class TokenService<User> {
     if (!this.#format.isWellFormed(rawToken)) throw new AuthenticationError('malformed')
 
     const digest = tokenDigest(rawToken)
-    const record = await this.#database.tokenLookup.find(digest)
+    const record = await this.#findToken(digest)
     if (record === undefined) throw await this.#whyNotLive(digest)
 
     const now = this.#clock()
@@ -289,9 +308,8 @@ export class TokenService<User> {
       await this.#expire(record)
       throw new AuthenticationError('expired')
     }
-    const known = this.#usersOfRecords?.get(record)
-    // A copy of a kept user: a handler may add to its request's user, which must not reach the next request.
-    const user = known === undefined ? await this.#findUser(record) : { ...known }
+    const user = record.user === undefined ? this.#keptUser(record) ?? await this.#findUser(record) : record.user
+    if (user === null) throw new AuthenticationError('inactive')
     const touched = this.#isTouchDue(record, now)
     const expiresAt = touched ? this.#touch(record, now, options.address) : record.expiresAt
     return {
@@ -313,6 +331,12 @@ export class TokenService<User> {
     const reason = await this.#database.tokenLookup.findTombstone(digest, this.#clock() - this.#settings.revocationMemory)
     if (reason === 'expired') return new AuthenticationError('expired')
     return isRevocationReason(reason) ? new AuthenticationError('revoked', reason) : new AuthenticationError('unknown')
+  }
+
+  /** A copy of the user kept with a cached token: a handler may add to its request's user, which must not reach the next request. */
+  #keptUser (record: TokenRecord): User | undefined {
+    const known = this.#usersOfRecords?.get(record)
+    return known === undefined ? undefined : { ...known }
   }
 
   async #findUser (record: TokenRecord): Promise<User> {
