@@ -32,19 +32,35 @@ type Slot = { argument: number } | { value: unknown }
 export type Precompiled<Args extends unknown[], Row> = (db: Kysely<Tables>, ...args: Args) => Promise<QueryResult<Row>>
 
 /**
- * Compiles the query `build` makes, for the dialect of `kysely`, and returns a function that runs
- * it with the given arguments on `db` (a transaction, or the instance itself) of the same database.
+ * Returns a function that runs the query `build` makes, compiled for the dialect of `kysely` on its
+ * first call, with the given arguments on `db` (a transaction, or the instance itself) of the same
+ * database. (On the first call, not now: what holds one may be made before its database is usable,
+ * or without one, as in tests that never write.)
  *
  * `build` is called once, with stand-ins for its arguments: it must pass each one as a plain value
  * (`where('id', '=', id)`, a column of `values`), never inspect one nor branch on it, so that every
  * call would have built the same SQL. Declare every argument (no rest or default parameters): their
  * number is read from `build.length`.
- * @throws {Error} when compiling, if an argument did not become a parameter of the SQL.
+ * The first call rejects, and every later one, if an argument did not become a parameter of the SQL.
  */
 export function precompile<Args extends unknown[], Row> (
   kysely: Kysely<Tables>,
   build: (db: Kysely<Tables>, ...args: Args) => Compilable<Row>
 ): Precompiled<Args, Row> {
+  let compiled: { sql: string, slots: Slot[] } | undefined
+  return async (db, ...args) => {
+    compiled ??= compile(kysely, build)
+    const { sql, slots } = compiled
+    return await db.executeQuery(
+      CompiledQuery.raw(sql, slots.map((slot) => 'argument' in slot ? args[slot.argument] : slot.value)) as CompiledQuery<Row>
+    )
+  }
+}
+
+function compile<Args extends unknown[], Row> (
+  kysely: Kysely<Tables>,
+  build: (db: Kysely<Tables>, ...args: Args) => Compilable<Row>
+): { sql: string, slots: Slot[] } {
   const stand = Array.from({ length: build.length - 1 }, (_, index) => new Argument(index))
   const { sql, parameters } = build(kysely, ...(stand as unknown as Args)).compile()
   const slots: Slot[] = parameters.map((parameter) => parameter instanceof Argument ? { argument: parameter.index } : { value: parameter })
@@ -53,7 +69,5 @@ export function precompile<Args extends unknown[], Row> (
       throw new Error(`precompile: argument ${index + 1} is not a parameter of ${JSON.stringify(sql)}`)
     }
   }
-  return async (db, ...args) => await db.executeQuery(
-    CompiledQuery.raw(sql, slots.map((slot) => 'argument' in slot ? args[slot.argument] : slot.value)) as CompiledQuery<Row>
-  )
+  return { sql, slots }
 }
