@@ -4,6 +4,9 @@
  *   user once, 5 tokens each) from 32 concurrent clients, with group commit (the default: the
  *   writes of one event-loop turn share a commit) against the same with `TESSERA_GROUP_COMMIT=false`
  *   (one commit, one fsync, per request: the rate before group commit), on two copies of one table;
+ *   each server first serves logouts that are not measured (`WARM_UP_LOGOUTS`): a fresh process
+ *   spends its first thousands of requests compiling its code, which a server that has been up a
+ *   while no longer does (its first 2 000 logouts cost about twice the CPU each of the next ones);
  * - the protected route with `lastUsedAt` and sliding-expiry writes on (`TESSERA_AUTO_REFRESH=true`,
  *   `TESSERA_MIN_REFRESH_INTERVAL=1s`, 1 000 clients in turn: up to one write per client per
  *   second) against the same with the writes off (interval 1 day: no write during the run).
@@ -17,20 +20,27 @@ import { startTarget } from '../target.js'
 const TOKENS_PER_USER = 5
 /** Clients revoking at once. */
 export const REVOKING_CLIENTS = 32
+/** Logouts each server serves before the measured ones, quick and full. */
+const WARM_UP_LOGOUTS = { quick: 2000, full: 3000 }
 
 interface RevocationRates { logout: LoadResult, logoutAll: LoadResult }
 
 /** Logout then logout-all, each token and each user once, on a fresh copy of the table. */
 async function revocationRates (directory: string, name: string, env: Record<string, string>, quick: boolean): Promise<RevocationRates> {
   const logouts = quick ? 2000 : 10_000
+  const warmUp = quick ? WARM_UP_LOGOUTS.quick : WARM_UP_LOGOUTS.full
   const users = quick ? 400 : 2000
   // Token i belongs to user (i mod users): the first `users` tokens are one of each user's, for
-  // logout-all; the last `logouts` go to logout, which leaves each user TOKENS_PER_USER tokens.
-  const tokens = logouts + users * TOKENS_PER_USER
+  // logout-all; the last `warmUp + logouts` go to logout, which leaves each user TOKENS_PER_USER tokens.
+  const tokens = warmUp + logouts + users * TOKENS_PER_USER
   const revocable = await seed(directory, name, { tokens, knownTokens: tokens, users })
   const target = await startTarget(revocable.databaseUrl, env)
   try {
-    const [forLogoutAll, forLogout] = [revocable.tokens.slice(0, users), revocable.tokens.slice(users * TOKENS_PER_USER)]
+    const forLogoutAll = revocable.tokens.slice(0, users)
+    const forWarmUp = revocable.tokens.slice(users * TOKENS_PER_USER, users * TOKENS_PER_USER + warmUp)
+    const forLogout = revocable.tokens.slice(users * TOKENS_PER_USER + warmUp)
+    const warm = await load(target, { path: '/auth/logout', method: 'POST', tokens: forWarmUp, connections: REVOKING_CLIENTS, amount: forWarmUp.length })
+    assertClean(`${name}: warm-up logouts`, warm)
     const logout = await load(target, { path: '/auth/logout', method: 'POST', tokens: forLogout, connections: REVOKING_CLIENTS, amount: forLogout.length })
     const logoutAll = await load(target, { path: '/auth/logoutall', method: 'POST', tokens: forLogoutAll, connections: REVOKING_CLIENTS, amount: forLogoutAll.length })
     assertClean(`${name}: logout`, logout)

@@ -13,6 +13,7 @@ import { DEFAULT_TOKEN_CACHE_SIZE } from '../settings.js'
 import { createTokenLookup, type TokenLookup } from '../tokens/lookup.js'
 import type { NamedQuery } from '../tokens/postgres-lookup.js'
 import { groupCommit, transactionPerWrite, type Transact } from './group-commit.js'
+import { cachingStatements } from './statement-cache.js'
 import type { Tables } from './schema.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -111,8 +112,9 @@ function openSqliteFile (path: string, busyTimeoutMs: number, mayCreate: boolean
 
 function sqliteDatabase (sqlite: SQLite.Database, owned: boolean, { cacheSize, groupCommit: grouped }: { cacheSize: number, groupCommit: boolean }): Database {
   // Kysely closes its database when destroyed: an application's own connection must stay open.
+  // Its statements are prepared once per SQL text (`statement-cache.ts`), not once per query.
   const kysely = new Kysely<Tables>({
-    dialect: new SqliteDialect({ database: owned ? sqlite : { prepare: (text) => sqlite.prepare(text), close: () => {} } })
+    dialect: new SqliteDialect({ database: cachingStatements(sqlite, { close: owned ? () => sqlite.close() : () => {} }) })
   })
   const file = mainFile(sqlite)
   const lookup = createTokenLookup({ dialect: 'sqlite', kysely, sqlite, file, cacheSize })

@@ -10,7 +10,7 @@
  * SQLite has one writer at a time, and each commit costs an fsync; PostgreSQL already overlaps
  * concurrent transactions' flushes, so there every write is its own transaction.
  */
-import { sql, type Kysely, type Transaction } from 'kysely'
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely'
 import type { Tables } from './schema.js'
 
 export type Write<T, DB = Tables> = (trx: Transaction<DB>) => Promise<T>
@@ -69,14 +69,19 @@ export function groupCommit<DB> (kysely: Kysely<DB>): Transact<DB> {
  * commands themselves (the database refused to go on) fails the whole group.
  */
 async function inSavepoint<DB> (trx: Transaction<DB>, write: Write<unknown, DB>): Promise<Outcome> {
-  await sql`SAVEPOINT tessera_write`.execute(trx)
+  await run(trx, 'SAVEPOINT tessera_write')
   try {
     const value = await write(trx)
-    await sql`RELEASE SAVEPOINT tessera_write`.execute(trx)
+    await run(trx, 'RELEASE SAVEPOINT tessera_write')
     return { ok: true, value }
   } catch (error) {
-    await sql`ROLLBACK TO SAVEPOINT tessera_write`.execute(trx)
-    await sql`RELEASE SAVEPOINT tessera_write`.execute(trx)
+    await run(trx, 'ROLLBACK TO SAVEPOINT tessera_write')
+    await run(trx, 'RELEASE SAVEPOINT tessera_write')
     return { ok: false, error }
   }
+}
+
+/** Runs a fixed command: the same text every time (prepared once, see `statement-cache.ts`), nothing to build. */
+async function run<DB> (trx: Transaction<DB>, command: string): Promise<void> {
+  await trx.executeQuery(CompiledQuery.raw(command))
 }

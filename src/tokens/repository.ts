@@ -8,6 +8,7 @@
  * expiry is buried as `expired`, at its expiry, whatever deleted it.
  */
 import { sql, type Kysely } from 'kysely'
+import { precompile, type Precompiled } from '../db/precompiled.js'
 import type { NewTokenRow, Tables, TokenRow } from '../db/schema.js'
 import type { RevocationReason } from './failures.js'
 
@@ -31,13 +32,20 @@ const BURIED = ['digest', 'expires_at'] as const
 /** Rows per insert of tombstones: three parameters each, well under either dialect's limit. */
 const TOMBSTONES_PER_INSERT = 1000
 
-/** Leaves a tombstone for each token just deleted. */
-async function bury (db: Db, deleted: ReadonlyArray<Pick<TokenRow, 'digest' | 'expires_at'>>, { reason, now, memoryMs }: Ending): Promise<void> {
-  const tombstones = deleted.flatMap(({ digest, expires_at: expiresAt }) => {
+type Buried = Pick<TokenRow, 'digest' | 'expires_at'>
+
+/** The tombstones the deleted tokens leave: none for one that ended before the memory's reach. */
+function tombstonesOf (deleted: readonly Buried[], { reason, now, memoryMs }: Ending): Array<{ digest: Buffer, ended_at: number, reason: string }> {
+  return deleted.flatMap(({ digest, expires_at: expiresAt }) => {
     const expired = expiresAt !== null && expiresAt <= now
     const endedAt = expired ? expiresAt : now
     return endedAt > now - memoryMs ? [{ digest, ended_at: endedAt, reason: expired ? 'expired' : reason }] : []
   })
+}
+
+/** Leaves a tombstone for each token just deleted. */
+async function bury (db: Db, deleted: readonly Buried[], ending: Ending): Promise<void> {
+  const tombstones = tombstonesOf(deleted, ending)
   for (let i = 0; i < tombstones.length; i += TOMBSTONES_PER_INSERT) {
     await db.insertInto('tessera_token_tombstones').values(tombstones.slice(i, i + TOMBSTONES_PER_INSERT))
       .onConflict((conflict) => conflict.column('digest').doNothing())
@@ -125,6 +133,35 @@ export async function deleteToken (db: Db, id: string, ending: Ending, subject?:
   if (deleted === undefined) return undefined
   await bury(db, [deleted], ending)
   return deleted.subject
+}
+
+/**
+ * The statements of a logout, compiled once for a database (`precompile`): a logout is the write
+ * most often made, and building these with Kysely each time cost more than running them.
+ */
+export interface LogoutStatements {
+  deleteOwnToken: Precompiled<[id: string, subject: string], Buried & Pick<TokenRow, 'subject'>>
+  buryOne: Precompiled<[digest: Buffer, endedAt: number, reason: string], unknown>
+}
+
+export function logoutStatements (kysely: Db): LogoutStatements {
+  return {
+    deleteOwnToken: precompile(kysely, (db, id: string, subject: string) =>
+      db.deleteFrom('tessera_tokens').where('id', '=', id).where('subject', '=', subject).returning(['subject', ...BURIED])),
+    buryOne: precompile(kysely, (db, digest: Buffer, endedAt: number, reason: string) =>
+      db.insertInto('tessera_token_tombstones').values({ digest, ended_at: endedAt, reason })
+        .onConflict((conflict) => conflict.column('digest').doNothing()))
+  }
+}
+
+/**
+ * `deleteToken` of one of `subject`'s tokens with the statements of a logout, in `db`, a
+ * transaction of the database they were compiled for; returns whether there was one.
+ */
+export async function deleteOwnToken (db: Db, statements: LogoutStatements, id: string, subject: string, ending: Ending): Promise<boolean> {
+  const { rows } = await statements.deleteOwnToken(db, id, subject)
+  for (const { digest, ended_at: endedAt, reason } of tombstonesOf(rows, ending)) await statements.buryOne(db, digest, endedAt, reason)
+  return rows.length > 0
 }
 
 /** Deletes every token of a subject, except `keepId` when given; returns how many. */

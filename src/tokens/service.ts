@@ -172,10 +172,12 @@ export class TokenService<User> {
   readonly #usersOfRecords: WeakMap<TokenRecord, User> | undefined
   /** The token lookup of `resolve`: with the user in the same query where there is a join to make. */
   readonly #findToken: (digest: string) => FoundToken<User> | undefined | Promise<FoundToken<User> | undefined>
+  readonly #logoutStatements: tokens.LogoutStatements
 
   constructor (deps: TokenServiceDeps<User>) {
     this.#database = deps.database
     this.#db = deps.database.kysely
+    this.#logoutStatements = tokens.logoutStatements(deps.database.kysely)
     this.#settings = deps.settings
     this.#users = deps.users
     this.#format = deps.format
@@ -386,9 +388,9 @@ export class TokenService<User> {
   async logout (token: AuthToken, client: ClientContext = {}): Promise<void> {
     const ending = this.#ending('logout')
     const revoked = await this.#database.transact(async (trx) => {
-      const subject = await tokens.deleteToken(trx, token.id, ending, token.subject)
-      if (subject !== undefined) await this.#record(trx, subject, 'logout', client, { tokenId: token.id, device: token.device })
-      return subject !== undefined
+      const deleted = await tokens.deleteOwnToken(trx, this.#logoutStatements, token.id, token.subject, ending)
+      if (deleted) await this.#record(trx, token.subject, 'logout', client, { tokenId: token.id, device: token.device })
+      return deleted
     })
     if (revoked) this.#emit('logout', { subject: token.subject, tokenId: token.id })
   }
