@@ -261,7 +261,7 @@ class SqliteTokenLookup implements TokenLookup {
       commit()
       return
     }
-    // Not a statement prepared once: SQLite applies this pragma when it compiles it, not when it runs.
+    // Not a statement prepared ahead: SQLite applies this pragma already when it compiles it.
     this.#sqlite.pragma('synchronous = NORMAL')
     try {
       commit()
