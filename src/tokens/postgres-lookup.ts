@@ -199,17 +199,9 @@ function recordOf (row: unknown[]): TokenRecord {
   }
 }
 
-/** The same, with the user a join read (one literal: no second object per request). */
+/** The same, with the user a join read: the record itself gains it (no second object per request). */
 function recordWithUserOf<User> (row: unknown[], user: User | null): RecordWithUser<User> {
-  return {
-    id: row[0] as string,
-    subject: row[1] as string,
-    createdAt: row[2] as number,
-    expiresAt: row[3] as number | null,
-    lastUsedAt: row[4] as number | null,
-    ttl: row[5] as number | null,
-    device: row[6] as string,
-    scopes: row[7] as string,
-    user
-  }
+  const record: TokenRecord & { user?: User | null } = recordOf(row)
+  record.user = user
+  return record as RecordWithUser<User>
 }
