@@ -103,8 +103,8 @@ export class PostgresTokenLookup implements TokenLookup {
   readonly #tombstoneText: string
   /** Uses waiting to be written, by token id: one write per token per turn. */
   readonly #uses = new Map<string, PendingUse>()
-  /** Writes sent and not yet answered, for `flushUses` and `close` to wait for. */
-  readonly #writing = new Set<Promise<void>>()
+  /** The write sent and not yet answered: one at a time, the uses recorded meanwhile go in the next. */
+  #writing: Promise<void> | undefined
 
   /** @param tombstoneText the select of a tombstone's reason by digest (`$1`) and end bound (`$2`). */
   constructor (query: NamedQuery, tombstoneText: string) {
@@ -150,29 +150,40 @@ export class PostgresTokenLookup implements TokenLookup {
 
   /**
    * Records a use without making the request wait: the uses of one turn are written by one
-   * statement, after the turn (so a use costs a request no round trip of its own).
+   * statement, after the turn (so a use costs a request no round trip of its own). One write is
+   * out at a time: the uses recorded while it is go together in the next, so that a busy server
+   * holds one pool connection for its uses, not one per turn, and each write carries more of them.
    */
   recordUse (record: TokenRecord, lastUsedAt: number, expiresAt: number | null, lastUsedIp: string | null, onError: (error: unknown) => void): void {
     this.#uses.set(record.id, { record, lastUsedAt, expiresAt, lastUsedIp, onError })
-    if (this.#uses.size === 1) setImmediate(() => { void this.flushUses() })
+    if (this.#uses.size === 1 && this.#writing === undefined) setImmediate(this.#sendUses)
   }
 
-  /** Sends the uses recorded so far, and resolves once every write sent has been answered. */
+  /** Sends the uses waiting, unless a write is out (its end sends them). */
+  readonly #sendUses = (): void => {
+    if (this.#writing !== undefined || this.#uses.size === 0) return
+    const uses = [...this.#uses.values()]
+    this.#uses.clear()
+    const values = [
+      uses.map((use) => use.record.id), uses.map((use) => use.lastUsedAt), uses.map((use) => use.expiresAt), uses.map((use) => use.lastUsedIp)
+    ]
+    this.#writing = this.#query({ ...TOUCH_STATEMENT, values }).then(() => {}, (error: unknown) => {
+      // Best effort: the requests were answered; the next uses try again.
+      for (const use of uses) use.onError(error)
+    }).finally(() => {
+      this.#writing = undefined
+      this.#sendUses()
+    })
+  }
+
+  /**
+   * Resolves once every use recorded so far is written: in at most two writes, the one out (whose
+   * end sends the uses waiting) and the next; later uses do not hold it back.
+   */
   async flushUses (): Promise<void> {
-    if (this.#uses.size > 0) {
-      const uses = [...this.#uses.values()]
-      this.#uses.clear()
-      const values = [
-        uses.map((use) => use.record.id), uses.map((use) => use.lastUsedAt), uses.map((use) => use.expiresAt), uses.map((use) => use.lastUsedIp)
-      ]
-      const write = this.#query({ ...TOUCH_STATEMENT, values }).then(() => {}, (error: unknown) => {
-        // Best effort: the requests were answered; the next uses try again.
-        for (const use of uses) use.onError(error)
-      })
-      this.#writing.add(write)
-      void write.finally(() => this.#writing.delete(write))
-    }
-    await Promise.all(this.#writing)
+    if (this.#writing !== undefined) await this.#writing
+    this.#sendUses()
+    if (this.#writing !== undefined) await this.#writing
   }
 
   /**

@@ -89,3 +89,35 @@ t.test('with a join, one query brings each token and its user, each request its 
   users.delete('1')
   t.same(await lookup.findWithUser(digests[0]!, join), { ...record('a'), user: null }, 'the next turn asks again: a user gone is gone')
 })
+
+t.test('uses: one write out at a time, those recorded meanwhile in the next; flushUses waits for all recorded before it', async (t) => {
+  const writes: Array<{ ids: string[], answer: () => void }> = []
+  const query: NamedQuery = async ({ values }) => await new Promise((resolve) => {
+    writes.push({ ids: values[0] as string[], answer: () => resolve({ fields: [], rows: [] }) })
+  })
+  const lookup = new PostgresTokenLookup(query, 'SELECT reason …')
+  const use = (id: string): void => lookup.recordUse(record(id), 1, null, null, (error) => t.error(error))
+  use('a')
+  use('b')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(writes.map((write) => write.ids), [['a', 'b']], 'the uses of a turn in one write')
+  use('c')
+  await new Promise((resolve) => setImmediate(resolve))
+  use('d')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(writes.length, 1, 'no second write while the first is out')
+  let flushed = false
+  const flushing = lookup.flushUses().then(() => { flushed = true })
+  writes[0]!.answer()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(writes.map((write) => write.ids), [['a', 'b'], ['c', 'd']], 'its end sends what waited, together')
+  use('e')
+  t.notOk(flushed, 'not flushed before the write carrying its uses is answered')
+  writes[1]!.answer()
+  await flushing
+  t.pass('flushed once c and d are written; e, recorded after, does not hold it back')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(writes[2]?.ids, ['e'])
+  writes[2]!.answer()
+  await lookup.close()
+})
