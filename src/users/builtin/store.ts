@@ -10,7 +10,6 @@ import type { ActivityLog } from '../../activity/log.js'
 import type { Database } from '../../db/database.js'
 import type { Transact } from '../../db/group-commit.js'
 import type { NewUserRow, Tables, UserRow } from '../../db/schema.js'
-import { batchPerTurn } from '../../db/turn-batch.js'
 import { emitSafely, type TesseraEmitter } from '../../events.js'
 import type { Clock } from '../../time.js'
 import type { UserJoin } from '../../tokens/lookup.js'
@@ -34,9 +33,6 @@ export interface NewUser {
   password: string
   email?: string | null | undefined
 }
-
-/** PostgreSQL: the active users among some ids, for the finds of one turn (a named statement). */
-const FIND_MANY = 'SELECT id, username, email, created_at FROM tessera_users WHERE id = ANY($1::int[]) AND deactivated_at IS NULL'
 
 /**
  * PostgreSQL: the user of each token, read by the token lookup's own query (one round trip per
@@ -76,7 +72,6 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
   /** When users are created, log in and are deactivated. */
   readonly #clock: Clock
   readonly #findQuery: string
-  readonly #findBatched?: (id: number) => Promise<TesseraUser | undefined>
   /** The hash each user returned by `verifyCredentials` was verified against, for `logIn` to check again. */
   readonly #verifiedHashes = new WeakMap<TesseraUser, string>()
   /**
@@ -92,15 +87,6 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
     this.#clock = deps.clock ?? Date.now
     this.#activity = deps.activity
     this.#transact = deps.database.transact
-    const namedQuery = deps.database.namedQuery
-    if (namedQuery !== undefined) {
-      this.#findBatched = batchPerTurn(async (ids: number[]) => {
-        const { rows } = await namedQuery({ name: 'tessera_user_lookup', text: FIND_MANY, values: [ids] })
-        return new Map(rows.map(([id, username, email, createdAt]) => [id as number, toTesseraUser({
-          id: id as number, username: username as string, email: email as string | null, created_at: createdAt as number
-        })]))
-      })
-    }
     this.#passwords = deps.passwords
     this.#events = deps.events
     this.#log = deps.log
@@ -130,11 +116,10 @@ export class BuiltinUsers implements UserStore<TesseraUser> {
    * The active user with this id; deactivated and unknown users are `null`. The token service
    * rarely asks: on SQLite it keeps the user with its cached token (the cache empties on every
    * commit), so this runs on a cache miss only; on PostgreSQL the token lookup reads the user with
-   * the token (`tokenJoin`). There, the finds of one turn go to the server as one named statement.
+   * the token (`tokenJoin`).
    */
   async find (id: string): Promise<TesseraUser | null> {
     if (!/^[1-9]\d{0,9}$/.test(id) || Number(id) > 2_147_483_647) return null
-    if (this.#findBatched !== undefined) return (await this.#findBatched(Number(id))) ?? null
     const { rows } = await this.#db.executeQuery<FoundRow>(CompiledQuery.raw(this.#findQuery, [Number(id)]))
     return rows[0] === undefined ? null : toTesseraUser(rows[0])
   }
